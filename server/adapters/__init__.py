@@ -1,0 +1,1 @@
+"""Adapters: the outside world (mail providers, Salesforce) behind small interfaces."""

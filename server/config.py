@@ -1,0 +1,51 @@
+"""Configuration from environment variables (and an optional instance/config.py).
+
+Every setting has a safe default so that ``make run`` works on a fresh clone; production
+overrides them through the environment (see README, "Configuration").
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+ENV_SETTINGS: dict[str, Any] = {
+    "DATABASE_URL": None,  # default: sqlite file under instance/
+    "SECRET_KEY": "dev-only-change-me",
+    "PUBLIC_BASE_URL": "http://127.0.0.1:5000",
+    "ENCRYPTION_KEY": None,  # Fernet key for refresh tokens/passwords at rest; derived from SECRET_KEY if unset
+    "MAILBOX_DAILY_CAP": 500,
+    "MAILBOX_MINUTE_CAP": 30,
+    "BLOCKED_DOMAINS": "",
+    "GMAIL_ADDON_SERVICE_ACCOUNT": "",
+    "GMAIL_ADDON_CLIENT_ID": "",
+    "GOOGLE_CLIENT_ID": "",
+    "GOOGLE_CLIENT_SECRET": "",
+    "MS_CLIENT_ID": "",
+    "MS_CLIENT_SECRET": "",
+    "MS_API_SCOPE": "",
+    "MS_REQUIRED_SCOPE": "access_as_user",
+    "MS_ALLOWED_TENANTS": "",
+    "SESSION_COOKIE_SECURE": False,
+}
+
+_INT_KEYS = {"MAILBOX_DAILY_CAP", "MAILBOX_MINUTE_CAP"}
+_BOOL_KEYS = {"SESSION_COOKIE_SECURE"}
+
+
+def load_settings(instance_path: str) -> dict[str, Any]:
+    """Defaults overridden by environment variables of the same name."""
+    settings: dict[str, Any] = {}
+    for key, default in ENV_SETTINGS.items():
+        raw = os.environ.get(key)
+        if raw is None:
+            settings[key] = default
+        elif key in _INT_KEYS:
+            settings[key] = int(raw)
+        elif key in _BOOL_KEYS:
+            settings[key] = raw.lower() in {"1", "true", "yes", "on"}
+        else:
+            settings[key] = raw
+    if not settings["DATABASE_URL"]:
+        settings["DATABASE_URL"] = "sqlite:///" + str(Path(instance_path) / "stepline.db")
+    return settings

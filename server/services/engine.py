@@ -1,0 +1,274 @@
+"""The campaign engine: what happens when a step becomes current, and when it is done.
+
+Steps run strictly in order for each enrollment (SPEC §2). When step k is done (email sent,
+task completed or skipped) step k+1 becomes current: :func:`start_steps` asks the pure
+scheduling module for its date and send instant, then creates either its task or its
+scheduled email. Later steps do not exist yet, so a late task shifts everything after it.
+
+``start_steps`` works on many enrollments at once because a launch of 10,000 people makes
+10,000 first steps current in one transaction; advancing one enrollment is the same call
+with one item, so there is a single code path for both.
+"""
+from __future__ import annotations
+
+import html
+import re
+from dataclasses import dataclass, field
+from datetime import date, datetime, time
+from email.utils import make_msgid
+from typing import Any, Sequence
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import insert, select, update
+from sqlalchemy.orm import Session
+
+from server.domain import schedule
+from server.domain.templates import render_template
+from server.models import Campaign, Email, Enrollment, EnrollmentStep, Mailbox, Step, Task, User
+from server.services import events
+from server.services.campaigns import calendar, step_rule
+
+_RE_PREFIX = re.compile(r"^\s*((re|aw|sv|fw|fwd)\s*:\s*)+", re.IGNORECASE)
+
+
+def reply_subject(subject: str) -> str:
+    """``Re: <subject>`` without ever doubling the prefix."""
+    return "Re: " + _RE_PREFIX.sub("", subject or "").strip()
+
+
+def quote_html(previous: Email, sender_name: str, sender_address: str, zone: str) -> str:
+    """The previous email quoted the way mail clients do, from the campaign's rendering."""
+    sent = previous.sent_at.astimezone(ZoneInfo(zone)) if previous.sent_at else None
+    when = sent.strftime("%a, %b %-d, %Y at %-I:%M %p") if sent else ""
+    who = html.escape(f"{sender_name} <{sender_address}>")
+    return (f'<div class="stepline-quote"><div>On {when}, {who} wrote:</div>'
+            '<blockquote style="margin:0 0 0 .8ex;border-left:1px solid #ccc;padding-left:1ex">'
+            f"{previous.campaign_body_html or previous.body_html}</blockquote></div>")
+
+
+@dataclass
+class Becoming:
+    """One enrollment whose step ``index`` (in the ordered step list) becomes current."""
+
+    enrollment_id: int
+    user_id: int
+    mailbox_id: int | None
+    person: dict[str, Any]  # id, email, first_name, last_name, company, title, fields
+    zone: str
+    day1: date
+    index: int
+    prev_done_at: datetime | None = None
+    sent_history: list[tuple[int, datetime]] = field(default_factory=list)
+    previous_email: Email | None = None
+    send_at: datetime | None = None
+    step_times: dict[str, Any] = field(default_factory=dict)
+    on_date: date | None = None
+
+
+@dataclass
+class Sender:
+    name: str
+    address: str
+    domain: str
+
+    @classmethod
+    def of(cls, user: User, mailbox: Mailbox | None) -> "Sender":
+        address = mailbox.address if mailbox else user.email
+        name = (mailbox.display_name if mailbox and mailbox.display_name else user.name) or address
+        return cls(name=name, address=address, domain=address.rsplit("@", 1)[-1] or "stepline.local")
+
+
+def ordered_steps(campaign: Campaign, current: Step | None = None) -> list[Step]:
+    """The campaign's live steps in order, plus a removed step an enrollment still stands on."""
+    steps = list(campaign.steps)
+    if current is not None and current.deleted_at is not None:
+        steps.append(current)
+        steps.sort(key=lambda s: (s.day, s.position, s.deleted_at is None))
+    return steps
+
+
+def overrides_for(send_at: datetime | None, step_times: dict[str, Any]) -> schedule.Overrides:
+    """Launch choices as stored on the enrollment (step_times as "HH:MM" by step id)."""
+    times = {key: time.fromisoformat(value) for key, value in (step_times or {}).items()}
+    return schedule.Overrides(send_at=send_at, step_times=times)
+
+
+def _content(step: Step) -> tuple[str, str]:
+    if step.template_id is not None and step.template is not None:
+        return step.template.subject, step.template.body_html
+    return step.subject or "", step.body_html or ""
+
+
+def _task_title(step: Step, person: dict[str, Any], subject: str | None) -> str:
+    name = " ".join(p for p in (person.get("first_name"), person.get("last_name")) if p) or person["email"]
+    if step.title:
+        return step.title
+    return {
+        "email": f"Email {name}: {subject}",
+        "call": f"Call {name}",
+        "inmail": f"LinkedIn InMail to {name}",
+        "custom": f"Task for {name}",
+    }[step.type]
+
+
+def start_steps(session: Session, campaign: Campaign, steps: Sequence[Step], items: Sequence[Becoming], *,
+                now: datetime, senders: dict[int | None, Sender]) -> None:
+    """Make ``steps[item.index]`` current for every item: schedule it, create its task or email."""
+    rules = [step_rule(s) for s in steps]
+    calendars: dict[str, schedule.Calendar] = {}
+    scheduled_cache: dict[tuple, schedule.Scheduled] = {}
+    es_rows: list[dict[str, Any]] = []
+    task_rows: list[dict[str, Any]] = []
+    email_rows: list[dict[str, Any]] = []
+    event_rows: list[dict[str, Any]] = []
+    task_for: list[int] = []  # index into es_rows for each task row
+    email_for: list[int] = []
+
+    for item in items:
+        step = steps[item.index]
+        cal = calendars.get(item.zone) or calendars.setdefault(item.zone, calendar(campaign, item.zone))
+        overrides = overrides_for(item.send_at, item.step_times)
+        key = None
+        if item.prev_done_at is None and not item.sent_history and item.on_date is None:
+            # Every first step of one launch in one zone has the same schedule.
+            key = (item.zone, item.index, item.day1, item.send_at, tuple(sorted(item.step_times.items())))
+        planned = scheduled_cache.get(key) if key else None
+        if planned is None:
+            planned = schedule.schedule_step(rules, item.index, cal, now=now, day1=item.day1,
+                                             prev_done_at=item.prev_done_at, sent_history=item.sent_history,
+                                             overrides=overrides, on_date=item.on_date)
+            if key:
+                scheduled_cache[key] = planned
+        es_rows.append({"enrollment_id": item.enrollment_id, "step_id": step.id, "status": "current",
+                        "date": planned.date, "due_at": planned.due_at, "became_current_at": now,
+                        "done_at": None, "task_id": None, "email_id": None})
+        sender = senders[item.mailbox_id]
+        subject = body = quoted = None
+        in_reply_to = references = thread_id = None
+        if step.type == "email":
+            subject_src, body_src = _content(step)
+            subject, body = render_template(subject_src, body_src, item.person,
+                                            {"name": sender.name, "email": sender.address})
+            prev = item.previous_email
+            if step.follow_up and prev is not None and prev.status == "sent" and prev.message_id:
+                subject = reply_subject(prev.campaign_subject or prev.subject)
+                in_reply_to = prev.message_id
+                references = " ".join(filter(None, [prev.references, prev.message_id]))
+                thread_id = prev.provider_thread_id
+                quoted = quote_html(prev, sender.name, sender.address, item.zone)
+        if rules[item.index].kind == "task":
+            task_for.append(len(es_rows) - 1)
+            task_rows.append({
+                "user_id": item.user_id, "person_id": item.person["id"], "campaign_id": campaign.id,
+                "enrollment_id": item.enrollment_id, "step_id": step.id, "type": step.type,
+                "title": _task_title(step, item.person, subject)[:300], "status": "open",
+                "due_date": planned.date, "priority": step.priority or "normal", "notes": step.notes,
+                "email_to": item.person["email"] if step.type == "email" else None,
+                "email_subject": subject, "email_body_html": body, "email_quoted_html": quoted,
+                "in_reply_to": in_reply_to, "references": references, "provider_thread_id": thread_id,
+                "created_at": now,
+            })
+            event_rows.append({"type": "task_created", "at": now, "user_id": item.user_id,
+                               "person_id": item.person["id"], "campaign_id": campaign.id, "step_id": step.id,
+                               "enrollment_id": item.enrollment_id,
+                               "data": {"task_type": step.type, "due_date": planned.date.isoformat()}})
+        else:
+            full_body = body + (("<br>" + quoted) if quoted else "")
+            email_for.append(len(es_rows) - 1)
+            email_rows.append({
+                "user_id": item.user_id, "mailbox_id": item.mailbox_id, "person_id": item.person["id"],
+                "enrollment_id": item.enrollment_id, "step_id": step.id, "task_id": None,
+                "to_addr": item.person["email"], "subject": subject, "body_html": full_body,
+                "campaign_subject": subject, "campaign_body_html": full_body, "follow_up": step.follow_up,
+                # A launch without send_at for a choose_at_launch step is refused, so an
+                # automatic email always has its instant here.
+                "status": "scheduled", "due_at": planned.due_at or now,
+                "message_id": make_msgid(domain=sender.domain), "in_reply_to": in_reply_to,
+                "references": references, "provider_thread_id": thread_id, "attempts": 0, "created_at": now,
+            })
+
+    if task_rows:
+        ids = session.scalars(insert(Task).returning(Task.id, sort_by_parameter_order=True), task_rows).all()
+        for es_index, task_id in zip(task_for, ids):
+            es_rows[es_index]["task_id"] = task_id
+    if email_rows:
+        ids = session.scalars(insert(Email).returning(Email.id, sort_by_parameter_order=True), email_rows).all()
+        for es_index, email_id in zip(email_for, ids):
+            es_rows[es_index]["email_id"] = email_id
+    if es_rows:
+        session.execute(insert(EnrollmentStep), es_rows)
+        session.execute(update(Enrollment), [{"id": r["enrollment_id"], "current_step_id": r["step_id"]}
+                                             for r in es_rows])
+    events.record_many(session, event_rows)
+
+
+# ------------------------------------------------------------------ advancing one enrollment
+
+
+def current_row(session: Session, enrollment: Enrollment) -> EnrollmentStep | None:
+    if enrollment.current_step_id is None:
+        return None
+    return session.execute(select(EnrollmentStep).where(
+        EnrollmentStep.enrollment_id == enrollment.id,
+        EnrollmentStep.step_id == enrollment.current_step_id)).scalar_one_or_none()
+
+
+def sent_history(session: Session, enrollment_id: int) -> list[tuple[int, datetime]]:
+    rows = session.execute(
+        select(Step.day, Email.sent_at).join(Step, Step.id == Email.step_id)
+        .where(Email.enrollment_id == enrollment_id, Email.status == "sent", Email.sent_at.is_not(None))
+        .order_by(Email.sent_at))
+    return [(day, sent_at) for day, sent_at in rows]
+
+
+def becoming(session: Session, enrollment: Enrollment, index: int, *, prev_done_at: datetime | None,
+             previous_step: Step | None, on_date: date | None = None) -> Becoming:
+    """Everything the engine needs to make one enrollment's step ``index`` current."""
+    from server.services.people import merge_data
+
+    previous_email = None
+    if previous_step is not None and previous_step.type == "email":
+        previous_email = session.execute(select(Email).where(
+            Email.enrollment_id == enrollment.id, Email.step_id == previous_step.id)).scalar_one_or_none()
+    person = merge_data(enrollment.person) | {"id": enrollment.person_id}
+    return Becoming(enrollment_id=enrollment.id, user_id=enrollment.user_id, mailbox_id=enrollment.mailbox_id,
+                    person=person, zone=enrollment.timezone, day1=enrollment.day1, index=index,
+                    prev_done_at=prev_done_at, sent_history=sent_history(session, enrollment.id),
+                    previous_email=previous_email, send_at=enrollment.send_at,
+                    step_times=enrollment.step_times or {}, on_date=on_date)
+
+
+def senders_for(session: Session, user_id: int, mailbox_id: int | None) -> dict[int | None, Sender]:
+    user = session.get(User, user_id)
+    mailbox = session.get(Mailbox, mailbox_id) if mailbox_id else None
+    return {mailbox_id: Sender.of(user, mailbox)}
+
+
+def finish_current_step(session: Session, enrollment: Enrollment, *, done_at: datetime, now: datetime,
+                        status: str = "done") -> None:
+    """Step done (sent, completed or skipped): the next one becomes current at once.
+
+    The next step's date counts from the local date on which this one was done, so
+    lateness shifts every later step and nothing catches up (SPEC §2)."""
+    row = current_row(session, enrollment)
+    if row is None or row.status != "current":
+        return
+    row.status = status
+    row.done_at = done_at
+    if enrollment.state != "active":
+        return
+    current = session.get(Step, row.step_id)
+    steps = ordered_steps(enrollment.campaign, current)
+    index = next(i for i, s in enumerate(steps) if s.id == current.id)
+    if index + 1 >= len(steps):
+        enrollment.state = "finished"
+        enrollment.current_step_id = None
+        enrollment.ended_at = now
+        events.record(session, "finished", at=now, user_id=enrollment.user_id, person_id=enrollment.person_id,
+                      campaign_id=enrollment.campaign_id, enrollment_id=enrollment.id)
+        return
+    session.flush()
+    item = becoming(session, enrollment, index + 1, prev_done_at=done_at, previous_step=current)
+    start_steps(session, enrollment.campaign, steps, [item], now=now,
+                senders=senders_for(session, enrollment.user_id, enrollment.mailbox_id))
+    session.expire(enrollment, ["current_step_id"])

@@ -1,0 +1,174 @@
+"""Tasks: the queue the web app, Gmail and Outlook show, and what working a task does."""
+from __future__ import annotations
+
+from datetime import date, datetime
+from email.utils import make_msgid
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import nh3
+from sqlalchemy import and_, case, or_, select
+from sqlalchemy.orm import Session
+
+from server.domain.templates import render_subject
+from server.errors import Conflict, Invalid, NotFound
+from server.models import Campaign, Email, Enrollment, EnrollmentStep, Mailbox, Person, Task, User
+from server.services import events
+from server.services.engine import finish_current_step
+
+DUE_FILTERS = ("overdue", "today", "upcoming", "all")
+STATUSES = ("open", "completed", "skipped", "all")
+
+
+def today_for(user: User, now: datetime) -> date:
+    return now.astimezone(ZoneInfo(user.timezone)).date()
+
+
+def list_tasks(session: Session, user: User, *, status: str = "open", due: str = "all", now: datetime,
+               limit: int = 200, offset: int = 0, task_id: int | None = None) -> list[dict[str, Any]]:
+    """The caller's own tasks (everyone's for an admin asking with ``mine=False`` is not
+    offered: the queue is personal). Tasks of a paused enrollment are held back."""
+    if status not in STATUSES:
+        raise Invalid(f"status must be one of {', '.join(STATUSES)}", "status")
+    if due not in DUE_FILTERS:
+        raise Invalid(f"due must be one of {', '.join(DUE_FILTERS)}", "due")
+    today = today_for(user, now)
+    query = (
+        select(Task.id, Task.type, Task.title, Task.status, Task.due_date, Task.priority, Task.notes,
+               Task.email_to, Task.email_subject, Task.email_body_html, Task.email_quoted_html, Task.in_reply_to,
+               Task.references, Task.provider_thread_id, Task.enrollment_id,
+               Person.id, Person.email, Person.first_name, Person.last_name, Person.company,
+               Campaign.id, Campaign.name)
+        .join(Person, Person.id == Task.person_id)
+        .outerjoin(Campaign, Campaign.id == Task.campaign_id)
+        .outerjoin(Enrollment, Enrollment.id == Task.enrollment_id)
+        .where(Task.user_id == user.id)
+        .order_by(Task.due_date, case((Task.priority == "high", 0), else_=1), Task.id)
+        .limit(limit).offset(offset)
+    )
+    if task_id is not None:
+        query = query.where(Task.id == task_id)
+    else:
+        query = query.where(or_(Enrollment.id.is_(None), Enrollment.state != "paused"))
+    if status != "all":
+        query = query.where(Task.status == status)
+    if due == "overdue":
+        query = query.where(Task.due_date < today)
+    elif due == "today":
+        query = query.where(Task.due_date == today)
+    elif due == "upcoming":
+        query = query.where(Task.due_date > today)
+    result = []
+    for (tid, ttype, title, tstatus, due_date, priority, notes, to, subject, body, quoted, irt, refs, thread,
+         enrollment_id, pid, pemail, first, last, company, cid, cname) in session.execute(query):
+        email = None
+        if ttype == "email":
+            email = {"to": [to or pemail], "subject": subject, "body_html": body, "quoted_html": quoted,
+                     "thread": ({"in_reply_to": irt, "references": refs, "provider_thread_id": thread}
+                                if irt else None)}
+        result.append({
+            "id": tid, "type": ttype, "title": title, "status": tstatus, "due_date": due_date.isoformat(),
+            "overdue": tstatus == "open" and due_date < today, "priority": priority, "notes": notes,
+            "enrollment_id": enrollment_id,
+            "person": {"id": pid, "email": pemail, "first_name": first, "last_name": last, "company": company},
+            "campaign": {"id": cid, "name": cname} if cid is not None else None,
+            "email": email,
+        })
+    return result
+
+
+def own_task(session: Session, user: User, task_id: int) -> Task:
+    """The rep's own task; another rep's is 404 (admins may act on any)."""
+    task = session.get(Task, task_id)
+    if task is None or (task.user_id != user.id and not user.is_admin):
+        raise NotFound(f"task {task_id} not found", "task_id")
+    return task
+
+
+def task_dict(session: Session, task: Task, user: User, now: datetime) -> dict[str, Any]:
+    return list_tasks(session, session.get(User, task.user_id), status="all", now=now, task_id=task.id)[0]
+
+
+def _open_and_workable(session: Session, task: Task) -> Enrollment | None:
+    if task.status != "open":
+        raise Conflict(f"task {task.id} is already {task.status}", "status")
+    enrollment = session.get(Enrollment, task.enrollment_id) if task.enrollment_id else None
+    if enrollment is not None and enrollment.state == "paused":
+        raise Conflict("the enrollment is paused; resume it to work this task", "enrollment_id")
+    return enrollment
+
+
+def _close(session: Session, user: User, task: Task, status: str, now: datetime, advance: bool = True) -> None:
+    enrollment = _open_and_workable(session, task)
+    task.status, task.completed_at = status, now
+    events.record(session, "task_completed" if status == "completed" else "task_skipped", at=now,
+                  user_id=task.user_id, person_id=task.person_id, campaign_id=task.campaign_id,
+                  step_id=task.step_id, enrollment_id=task.enrollment_id, data={"task_id": task.id})
+    if advance and enrollment is not None and enrollment.current_step_id == task.step_id:
+        finish_current_step(session, enrollment, done_at=now, now=now,
+                            status="done" if status == "completed" else "skipped")
+
+
+def complete_task(session: Session, user: User, task_id: int, *, now: datetime) -> dict[str, Any]:
+    task = own_task(session, user, task_id)
+    _close(session, user, task, "completed", now)
+    session.flush()
+    return task_dict(session, task, user, now)
+
+
+def skip_task(session: Session, user: User, task_id: int, *, now: datetime) -> dict[str, Any]:
+    task = own_task(session, user, task_id)
+    _close(session, user, task, "skipped", now)
+    session.flush()
+    return task_dict(session, task, user, now)
+
+
+def send_task(session: Session, user: User, task_id: int, *, now: datetime, subject: str | None = None,
+              body_html: str | None = None, send_at: datetime | None = None) -> dict[str, Any]:
+    """Record the rep's (possibly edited) email as scheduled for the dispatcher and complete
+    the task. The enrollment moves on when the email is actually sent, like any email step."""
+    task = own_task(session, user, task_id)
+    if task.type != "email":
+        raise Invalid("only email tasks can be sent", "task_id")
+    _open_and_workable(session, task)
+    if send_at is not None and send_at.tzinfo is None:
+        raise Invalid("send_at needs a UTC offset", "send_at")
+    enrollment = session.get(Enrollment, task.enrollment_id) if task.enrollment_id else None
+    mailbox = session.get(Mailbox, enrollment.mailbox_id) if enrollment and enrollment.mailbox_id else None
+    if mailbox is None:
+        mailbox = session.scalars(select(Mailbox).where(Mailbox.user_id == task.user_id)).first()
+    if mailbox is None:
+        raise Invalid("connect a mailbox before sending email tasks", "mailbox_id")
+    final_subject = render_subject(subject, {}) if subject is not None else task.email_subject
+    if subject is not None and not final_subject:
+        raise Invalid("the subject cannot be empty", "subject")
+    edited = nh3.clean(body_html) if body_html is not None else task.email_body_html
+    quoted = task.email_quoted_html
+    body = edited + (("<br>" + quoted) if quoted else "")
+    campaign_body = (task.email_body_html or "") + (("<br>" + quoted) if quoted else "")
+    email = Email(user_id=task.user_id, mailbox_id=mailbox.id, person_id=task.person_id,
+                  enrollment_id=task.enrollment_id, step_id=task.step_id, task_id=task.id,
+                  to_addr=task.email_to or task.person.email, subject=final_subject, body_html=body,
+                  campaign_subject=task.email_subject, campaign_body_html=campaign_body,
+                  follow_up=bool(task.in_reply_to), status="scheduled", due_at=max(send_at or now, now),
+                  message_id=make_msgid(domain=mailbox.address.rsplit("@", 1)[-1]),
+                  in_reply_to=task.in_reply_to, references=task.references,
+                  provider_thread_id=task.provider_thread_id, attempts=0, created_at=now)
+    session.add(email)
+    session.flush()
+    if task.enrollment_id and task.step_id:
+        row = session.execute(select(EnrollmentStep).where(
+            and_(EnrollmentStep.enrollment_id == task.enrollment_id, EnrollmentStep.step_id == task.step_id))
+        ).scalar_one_or_none()
+        if row is not None:
+            row.email_id, row.due_at = email.id, email.due_at
+    _close(session, user, task, "completed", now, advance=False)
+    session.flush()
+    return {"task": task_dict(session, task, user, now), "email_id": email.id, "due_at": email.due_at.isoformat()}
+
+
+def record_draft(session: Session, user: User, task_id: int, *, provider: str, draft_id: str,
+                 thread_id: str | None) -> None:
+    """Remember a draft made from the task in Gmail/Outlook, so its sending completes the task."""
+    task = own_task(session, user, task_id)
+    task.draft_provider, task.draft_id, task.draft_thread_id = provider, draft_id, thread_id
