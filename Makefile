@@ -31,7 +31,8 @@ install: $(STAMP)
 # and the npm tool that validates the Outlook manifest offline.
 browser:
 	@command -v chromium >/dev/null 2>&1 || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
-	@if [ -f outlook_addin/tools/package.json ]; then cd outlook_addin/tools && npm install --silent --no-audit --no-fund >/dev/null; fi
+	@command -v npm >/dev/null 2>&1 || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs npm >/dev/null; }
+	@[ -d outlook_addin/tools/node_modules ] || npm ci --prefix outlook_addin/tools --no-audit --no-fund --silent
 
 install-test: install browser
 

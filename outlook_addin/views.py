@@ -17,7 +17,7 @@ from server.errors import ApiError, NotFound, Unauthorized
 from . import core
 from .auth import DEFAULT_JWKS_URL, InvalidMsToken, bearer_token, make_jwks_client, verify_ms_token
 from .icons import SIZES, icon_png
-from .manifest import app_package, build_json_manifest, build_xml_manifest
+from .manifest import app_package, build_json_manifest, build_xml_manifest, normalize_base_url, sso_resource
 
 bp = Blueprint("outlook_addin", __name__, static_folder="static", template_folder="templates")
 
@@ -32,10 +32,21 @@ def _config(name: str, default=None):
 
 
 def _api_scope() -> str:
-    """The scope the pane asks MSAL for; by default the app registration's access_as_user."""
+    """The scope the pane asks MSAL for (MS_API_SCOPE).
+
+    By default it is built on the Application ID URI that the manifest's WebApplicationInfo
+    names for Office SSO (``api://<public host>/<client id>``), so one URI serves both sign-in
+    paths; ``api://<client id>`` when the public URL is not https.
+    """
     client_id = _config("MS_CLIENT_ID", "")
-    default = f"api://{client_id}/{_config('MS_REQUIRED_SCOPE', 'access_as_user')}" if client_id else ""
-    return _config("MS_API_SCOPE", default)
+    if not client_id:
+        return _config("MS_API_SCOPE", "")
+    scope = _config("MS_REQUIRED_SCOPE", "access_as_user")
+    try:
+        resource = sso_resource(normalize_base_url(_base_url()), client_id)
+    except ValueError:
+        resource = f"api://{client_id}"
+    return _config("MS_API_SCOPE", f"{resource}/{scope}")
 
 
 def _jwks_client():
@@ -51,7 +62,7 @@ def _jwks_client():
 
 
 def ms_authenticated(view):
-    """Run ``view`` only for a valid Microsoft token that maps to a Stepline user (``g.user``)."""
+    """Run ``view`` only for a valid Microsoft token that maps to a Stepline user (``g.outlook_user``)."""
 
     @wraps(view)
     def wrapper(*args, **kwargs):

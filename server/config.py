@@ -17,6 +17,8 @@ ENV_SETTINGS: dict[str, Any] = {
     "MAILBOX_DAILY_CAP": 500,
     "MAILBOX_MINUTE_CAP": 30,
     "BLOCKED_DOMAINS": "",
+    "DISPATCH_LEASE_SECONDS": 120,  # a `sending` claim older than this is reconciled
+    "DISPATCH_MAX_ATTEMPTS": 5,  # transient provider failures before an email is failed
     "GMAIL_ADDON_SERVICE_ACCOUNT": "",
     "GMAIL_ADDON_CLIENT_ID": "",
     "GOOGLE_CLIENT_ID": "",
@@ -26,10 +28,14 @@ ENV_SETTINGS: dict[str, Any] = {
     "MS_API_SCOPE": "",
     "MS_REQUIRED_SCOPE": "access_as_user",
     "MS_ALLOWED_TENANTS": "",
+    "MS_JWKS_URL": "",
+    "MS_AUTHORITY": "",
+    "OUTLOOK_OFFICE_JS_URL": "",
+    "OUTLOOK_MSAL_JS_URL": "",
     "SESSION_COOKIE_SECURE": False,
 }
 
-_INT_KEYS = {"MAILBOX_DAILY_CAP", "MAILBOX_MINUTE_CAP"}
+_INT_KEYS = {"MAILBOX_DAILY_CAP", "MAILBOX_MINUTE_CAP", "DISPATCH_LEASE_SECONDS", "DISPATCH_MAX_ATTEMPTS"}
 _BOOL_KEYS = {"SESSION_COOKIE_SECURE"}
 
 

@@ -223,7 +223,7 @@
     li.dataset.taskId = String(task.id);
 
     var meta = el("div", "meta");
-    meta.appendChild(el("span", "badge type-" + task.type, task.type));
+    meta.appendChild(el("span", "badge type type-" + task.type, task.type));
     meta.appendChild(el("span", "badge due", task.due_state === "overdue" ? "Overdue · " + task.due_date : "Today"));
     if (task.priority === "high") meta.appendChild(el("span", "badge high", "High priority"));
     li.appendChild(meta);
