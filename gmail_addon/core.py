@@ -11,7 +11,6 @@ from __future__ import annotations
 from datetime import date, datetime
 from functools import wraps
 from typing import Any, Callable, TypeVar
-from zoneinfo import ZoneInfo
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -55,10 +54,10 @@ def now() -> datetime:
 
 
 def local_today(user: Any, when: datetime) -> date:
-    try:
-        return when.astimezone(ZoneInfo(user.timezone or "UTC")).date()
-    except Exception:  # an unknown zone must not break the side panel
-        return when.date()
+    """The rep's local date: what "today" and "overdue" mean in the task queue."""
+    from server.services.tasks import today_for
+
+    return today_for(user, when)
 
 
 def find_user(db: Any, email: str) -> Any:
@@ -72,6 +71,15 @@ def list_tasks(db: Any, user: Any, *, due: str, when: datetime) -> list[dict[str
     from server.services import tasks
 
     return tasks.list_tasks(db, user, status="open", due=due, now=when)
+
+
+@_translating
+def get_open_task(db: Any, user: Any, task_id: int, *, when: datetime) -> dict[str, Any] | None:
+    """The rep's own open task with this id, in the ``GET /tasks`` shape, or None."""
+    from server.services import tasks
+
+    rows = tasks.list_tasks(db, user, status="open", due="all", now=when, task_id=task_id)
+    return rows[0] if rows else None
 
 
 @_translating
@@ -98,10 +106,18 @@ def record_draft(db: Any, user: Any, task_id: int, *, draft_id: str, thread_id: 
 @_translating
 def launch(db: Any, user: Any, campaign_id: int, person_id: int, *, when: datetime,
            send_now: bool) -> dict[str, Any]:
+    """Launch one person from the rep's own mailbox: the one of the Gmail account in use
+    when the rep has several (the service picks the only one, or refuses saying why)."""
+    from sqlalchemy import func, select
+
+    from server.models import Mailbox
     from server.services import launch as launch_service
 
-    return launch_service.launch(db, user, campaign_id, people=[person_id], mailbox_id=None, now=when,
-                                 send_at=when if send_now else None)
+    mailbox_id = db.execute(select(Mailbox.id).where(
+        Mailbox.user_id == user.id, func.lower(Mailbox.address) == user.email.lower()
+    ).order_by(Mailbox.id)).scalars().first()
+    return launch_service.launch(db, user, campaign_id, people=[person_id], mailbox_id=mailbox_id, now=when,
+                                 send_at="now" if send_now else None)
 
 
 def find_person(db: Any, email: str) -> Any:
@@ -117,10 +133,10 @@ def get_person(db: Any, person_id: int) -> Any:
 
 
 def person_dict(person: Any) -> dict[str, Any]:
-    """The person as merge data and as cards show it."""
-    return {"id": person.id, "email": person.email, "first_name": person.first_name,
-            "last_name": person.last_name, "company": person.company,
-            "title": getattr(person, "title", None), "fields": dict(getattr(person, "fields", None) or {})}
+    """The person as merge data (the same the campaigns use) and as cards show it."""
+    from server.services.people import merge_data
+
+    return {"id": person.id, **merge_data(person)}
 
 
 def enrollments_of(db: Any, user: Any, person: Any) -> list[dict[str, Any]]:

@@ -31,6 +31,8 @@ bp = Blueprint("gmail_addon", __name__, static_folder="static")
 
 # Transport failures talking to Gmail: shown to the rep, never a 500.
 _NETWORK_ERRORS = (OSError, httplib2.HttpLib2Error, google_exceptions.TransportError)
+# Gmail answered 401 and the add-on token cannot be refreshed (it is short-lived by design).
+_EXPIRED = "Your Gmail authorization has expired; reload Gmail and try again."
 
 
 def _error(status: int, code: str, message: str):
@@ -108,13 +110,17 @@ def _person_view(person: Any) -> dict[str, Any]:
 
 
 def _current_view() -> dict[str, Any]:
-    """After Complete/Skip, redraw the card the button was on (task list page or person)."""
+    """After Complete/Skip, redraw the card the button was on (task list page or person).
+
+    Runs after the change is committed, so a bad view parameter falls back to page 1
+    instead of turning a done action into an error."""
     ev = _ev()
-    if ev.param("view") == "person":
-        person = core.get_person(g.addon_db, ev.int_param("person_id"))
+    raw_person, raw_page = ev.param("person_id") or "", ev.param("page") or ""
+    if ev.param("view") == "person" and raw_person.isdigit():
+        person = core.get_person(g.addon_db, int(raw_person))
         if person is not None:
             return _person_view(person)
-    return _task_list(ev.int_param("page", default=1))
+    return _task_list(int(raw_page) if raw_page.isdigit() and len(raw_page) < 6 else 1)
 
 
 # --- triggers ------------------------------------------------------------------------------
@@ -138,6 +144,8 @@ def message():
         log.info("Gmail refused messages.get: %s", exc)
         return jsonify(cards.trigger_response(views.message_card(
             "Stepline", f"Gmail did not let Stepline read this message (HTTP {exc.status_code}).")))
+    except google_exceptions.RefreshError:
+        return jsonify(cards.trigger_response(views.message_card("Stepline", _EXPIRED)))
     except _NETWORK_ERRORS as exc:
         log.warning("Gmail unreachable: %s", exc)
         return jsonify(cards.trigger_response(views.message_card("Stepline", "Gmail could not be reached; try again.")))
@@ -165,21 +173,13 @@ def tasks():
     return jsonify(cards.render_card(card, update=ev.param("nav") != "push"))
 
 
-def _open_task(task_id: int) -> dict[str, Any] | None:
-    """The rep's own open task with this id (the core only lists the caller's tasks)."""
-    for task in core.list_tasks(g.addon_db, g.addon_user, due="all", when=_when()):
-        if task.get("id") == task_id:
-            return task
-    return None
-
-
 @bp.post("/tasks/open", endpoint="open")
 def open_task():
     """Email task: a Gmail draft (in the previous email's thread for a follow-up), opened in
     Gmail's own compose window. Other tasks: their details."""
     ev, user, db = _ev(), g.addon_user, g.addon_db
     task_id = ev.int_param("task_id")
-    task = _open_task(task_id)
+    task = core.get_open_task(db, user, task_id, when=_when())  # only ever the rep's own
     if task is None:
         return jsonify(cards.notify("This task is no longer open."))
     email = task.get("email")
@@ -203,6 +203,8 @@ def open_task():
     except HttpError as exc:
         log.info("Gmail refused drafts.create: %s", exc)
         return jsonify(cards.notify(f"Gmail refused to create the draft (HTTP {exc.status_code})."))
+    except google_exceptions.RefreshError:
+        return jsonify(cards.notify(_EXPIRED))
     except _NETWORK_ERRORS as exc:
         log.warning("Gmail unreachable: %s", exc)
         return jsonify(cards.notify("Gmail could not be reached; try again."))

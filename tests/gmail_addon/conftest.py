@@ -153,6 +153,10 @@ class FakeCore:
             rows = [t for t in rows if t["due_date"] == TODAY]
         return [{k: v for k, v in t.items() if not k.startswith("_")} for t in rows]
 
+    def get_open_task(self, db, user, task_id, *, when):
+        self.calls.append(("get_open_task", user.id, task_id))
+        return next((t for t in self.list_tasks(db, user, due="all", when=when) if t["id"] == task_id), None)
+
     def complete_task(self, db, user, task_id, *, when):
         self._own(user, task_id)["status"] = "completed"
         self.calls.append(("complete", user.id, task_id))
@@ -221,7 +225,7 @@ def fake_core(monkeypatch) -> FakeCore:
     from gmail_addon import core
 
     fake = FakeCore()
-    for name in ("session", "now", "find_user", "list_tasks", "complete_task", "skip_task", "record_draft",
+    for name in ("session", "now", "find_user", "list_tasks", "get_open_task", "complete_task", "skip_task", "record_draft",
                  "launch", "find_person", "get_person", "enrollments_of", "campaign_choices",
                  "template_choices", "get_template"):
         monkeypatch.setattr(core, name, getattr(fake, name))
