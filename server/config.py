@@ -33,6 +33,13 @@ ENV_SETTINGS: dict[str, Any] = {
     "OUTLOOK_OFFICE_JS_URL": "",
     "OUTLOOK_MSAL_JS_URL": "",
     "SESSION_COOKIE_SECURE": False,
+    # Salesforce sync (issue 7): on when USERNAME and CONSUMER_KEY are set; JWT bearer flow.
+    "SALESFORCE_USERNAME": "",
+    "SALESFORCE_CONSUMER_KEY": "",
+    "SALESFORCE_PRIVATE_KEY": "",  # PEM text of the connected app's certificate key...
+    "SALESFORCE_PRIVATE_KEY_FILE": "",  # ...or a path to it
+    "SALESFORCE_DOMAIN": "login",  # login | test (sandbox) | a My Domain such as acme.my
+    "SALESFORCE_TASK_SUBJECT": "{{activity_subject}}",
 }
 
 _INT_KEYS = {"MAILBOX_DAILY_CAP", "MAILBOX_MINUTE_CAP", "DISPATCH_LEASE_SECONDS", "DISPATCH_MAX_ATTEMPTS"}

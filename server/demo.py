@@ -65,6 +65,17 @@ def load_demo(session: Session, *, now: datetime, smtp_port: int = 2525) -> list
                 {"day": 1, "type": "email", "template_id": intro.id, "send_option": "at_time", "time": time(9, 30)},
                 {"day": 2, "type": "email", "template_id": bump.id, "send_option": "task", "follow_up": True},
             ]}, now=now)
+        # Day 1 only: launched with send_at "now", its first email and the threaded follow-up
+        # both go out within seconds, so a newcomer sees the whole mechanism at once.
+        create_campaign(session, admin, {
+            "name": "Try it now",
+            "settings": {"skip_weekends": False},
+            "steps": [
+                {"day": 1, "type": "email", "template_id": intro.id, "send_option": "choose_at_launch"},
+                {"day": 1, "type": "email", "template_id": bump.id, "send_option": "same_time_as_previous",
+                 "follow_up": True},
+                {"day": 2, "type": "call", "notes": "Call to follow up on both emails"},
+            ]}, now=now)
     rep = session.scalars(select(User).where(User.email == "rep@example.com")).one()
     admin_token = create_token(session, admin, now=now, name="demo")
     rep_token = create_token(session, rep, now=now, name="demo")

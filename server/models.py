@@ -126,6 +126,9 @@ class Mailbox(Base):
     imap_port: Mapped[int | None]
     daily_cap: Mapped[int | None]
     minute_cap: Mapped[int | None]
+    # Inbound polling state: the last IMAP UID, Gmail historyId or Graph delta link seen.
+    inbound_cursor: Mapped[str | None] = mapped_column(Text)
+    inbound_polled_at: Mapped[datetime | None]
     created_at: Mapped[datetime]
 
 
@@ -297,6 +300,8 @@ class Email(Base):
         UniqueConstraint("enrollment_id", "step_id"),
         Index("ix_emails_status_due", "status", "due_at"),
         Index("ix_emails_user_status", "user_id", "status"),
+        Index("ix_emails_mailbox_sent", "mailbox_id", "sent_at"),
+        Index("ix_emails_status_claimed", "status", "claimed_at"),
     )
     id: Mapped[int] = mapped_column(primary_key=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
@@ -325,6 +330,9 @@ class Email(Base):
     claimed_by: Mapped[str | None] = mapped_column(String(100))
     claimed_at: Mapped[datetime | None]
     created_at: Mapped[datetime]
+    # The links of the email as sent, in order: a click token names an index into this list,
+    # so a redirect can only ever go to a URL that was in the email (issue 7).
+    tracked_links: Mapped[list[str] | None] = mapped_column(JSON)
 
 
 class Event(Base):
@@ -340,3 +348,44 @@ class Event(Base):
     enrollment_id: Mapped[int | None] = mapped_column(ForeignKey("enrollments.id"))
     email_id: Mapped[int | None] = mapped_column(ForeignKey("emails.id"))
     data: Mapped[dict[str, Any]] = mapped_column(default=dict)
+
+
+# --- Engagement and CRM (issue 7) -------------------------------------------------------
+
+# Campaign stats group events by campaign and type.
+Index("ix_events_campaign_type", Event.campaign_id, Event.type)
+
+
+class CrmOutbox(Base):
+    """Every write to the CRM (Salesforce) waits here until the CRM has taken it: a CRM outage
+    delays the write, it never blocks sending and never loses it."""
+
+    __tablename__ = "crm_outbox"
+    __table_args__ = (Index("ix_crm_outbox_status_next", "status", "next_attempt_at"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    kind: Mapped[str] = mapped_column(String(30))  # task_create | task_status | opt_out
+    payload: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    status: Mapped[str] = mapped_column(String(10), default="pending")  # pending | done | failed
+    attempts: Mapped[int] = mapped_column(default=0)
+    next_attempt_at: Mapped[datetime]
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime]
+    done_at: Mapped[datetime | None]
+
+
+class CrmRecord(Base):
+    """A Stepline row (an email task or a sent email) and the CRM record written for it.
+
+    ``local_status`` is the status last queued for the CRM, so a change on either side is
+    noticed by comparing, without hooks in the code that changes tasks."""
+
+    __tablename__ = "crm_records"
+    __table_args__ = (UniqueConstraint("local_kind", "local_id"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    local_kind: Mapped[str] = mapped_column(String(10))  # task | email
+    local_id: Mapped[int]
+    remote_id: Mapped[str | None] = mapped_column(String(40), index=True)
+    local_status: Mapped[str | None] = mapped_column(String(20))
+    remote_status: Mapped[str | None] = mapped_column(String(40))
+    created_at: Mapped[datetime]
+    synced_at: Mapped[datetime | None]

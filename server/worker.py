@@ -1,31 +1,69 @@
-"""``stepline worker``: the dispatcher's loop around :func:`server.services.dispatch.run_pass`."""
+"""``stepline worker``: the dispatcher's loop around :func:`server.services.dispatch.run_pass`.
+
+Why a short indexed poll rather than a fixed sleep: after each idle pass the worker reads the
+earliest due instant (one lookup on the ``(status, due_at)`` index) and sleeps until then,
+but never more than a second, so an email scheduled by another process (a launch, a task
+sent by a rep) goes out within about a second of its due time without busy polling.
+"""
 from __future__ import annotations
 
 import logging
 import signal
+import threading
 import time
+from datetime import datetime
 
 from flask import Flask
 
-from server.services.dispatch import run_pass
+from server.clock import get_clock
+from server.services.dispatch import next_due_at, run_pass
 
 log = logging.getLogger("stepline.worker")
+MAX_SLEEP = 1.0
+INBOUND_EVERY = 60.0
 
 
-def run_worker(app: Flask, *, once: bool = False, idle_sleep: float = 1.0) -> None:
-    """One pass with ``once``; otherwise pass after pass, sleeping briefly only when idle."""
-    stopping = False
+def seconds_until(due: datetime | None, now: datetime, cap: float = MAX_SLEEP) -> float:
+    """How long an idle worker may sleep: until the next due instant, at most ``cap``."""
+    if due is None:
+        return cap
+    # A floor, so rows another worker holds (SKIP LOCKED) do not turn into a busy loop.
+    return max(0.05, min(cap, (due - now).total_seconds()))
 
-    def _stop(*_args) -> None:
-        nonlocal stopping
-        stopping = True
 
-    signal.signal(signal.SIGTERM, _stop)
-    signal.signal(signal.SIGINT, _stop)
+def _poll_inbound(app: Flask) -> None:
+    try:
+        from server.services.inbound import poll_all
+    except ImportError:
+        return
+    try:
+        poll_all(app)
+    except Exception:  # noqa: BLE001 - a mailbox problem must not stop sending
+        log.exception("inbound polling failed")
+
+
+def run_worker(app: Flask, *, once: bool = False, max_sleep: float = MAX_SLEEP,
+               stop: threading.Event | None = None) -> None:
+    """One pass with ``once``; otherwise pass after pass until SIGTERM/SIGINT (or ``stop``)."""
+    stop = stop or threading.Event()
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, lambda *_: stop.set())
+        signal.signal(signal.SIGINT, lambda *_: stop.set())
     logging.basicConfig(level=logging.INFO, format="%(asctime)s worker %(message)s")
-    while True:
-        done = run_pass(app)
-        if once or stopping:
-            return
-        if not done:
-            time.sleep(idle_sleep)
+    last_inbound = 0.0
+    try:
+        while True:
+            if time.monotonic() - last_inbound >= INBOUND_EVERY or once:
+                last_inbound = time.monotonic()
+                _poll_inbound(app)
+            done = run_pass(app, should_stop=stop.is_set)
+            if once or stop.is_set():
+                return
+            if not done:
+                with app.app_context():
+                    now = get_clock().now()
+                stop.wait(seconds_until(next_due_at(app), now, max_sleep))
+    finally:
+        from server.adapters.providers.smtp import close_all
+
+        close_all()

@@ -8,6 +8,7 @@ from typing import Any
 from flask import Flask, g, jsonify, request
 from flask_smorest import Api
 from werkzeug.exceptions import HTTPException
+from werkzeug.routing import IntegerConverter
 
 from server.db import get_session
 from server.errors import ApiError, Unauthorized
@@ -63,6 +64,14 @@ def require_token() -> None:
         return None
     header = request.headers.get("Authorization", "")
     match = re.fullmatch(r"Bearer\s+(\S+)", header.strip())
+    if not header:
+        # The web app's pages call the API with their signed-in session (+ X-CSRF-Token).
+        from server.web.session import api_session_user
+
+        session_user = api_session_user()
+        if session_user is not None:
+            g.user = session_user
+            return None
     if not match:
         raise Unauthorized("send Authorization: Bearer <token>", "Authorization")
     user = user_for_token(get_session(), match.group(1))
@@ -72,18 +81,31 @@ def require_token() -> None:
     return None
 
 
+class _IdConverter(IntegerConverter):
+    def __init__(self, map, *args: Any, **kwargs: Any) -> None:  # noqa: A002 - werkzeug's name
+        kwargs.setdefault("max", 2**63 - 1)
+        super().__init__(map, *args, **kwargs)
+
+
 def init_api(app: Flask) -> None:
     app.config.setdefault("API_TITLE", "Stepline")
     app.config.setdefault("API_VERSION", "v1")
     app.config.setdefault("OPENAPI_VERSION", "3.0.3")
     app.config.setdefault("OPENAPI_URL_PREFIX", API_PREFIX)
     app.config.setdefault("OPENAPI_JSON_PATH", "openapi.json")
+    # Path ids beyond a signed 64-bit integer cannot name a row (and would overflow the
+    # database driver): such a URL simply does not match, which is a JSON 404.
+    app.url_map.converters["int"] = _IdConverter
     api = StepLineApi(app, spec_kwargs={"components": {"securitySchemes": {
         "bearer": {"type": "http", "scheme": "bearer"}}}, "security": [{"bearer": []}]})
-    from server.api import campaigns, emails, events, health, mailboxes, people, tasks, templates
+    from server.api import (campaigns, crm, emails, events, health, mailboxes, people, stats, subscriptions, tasks,
+                            templates)
 
-    for module in (health, mailboxes, templates, people, campaigns, tasks, emails, events):
-        if module is not health:
+    for module in (health, mailboxes, templates, people, campaigns, tasks, emails, events, stats, subscriptions,
+                   crm):
+        # Blueprints are module-level objects shared by every app this process creates (tests
+        # create one per test): attach the token check once, before the first registration.
+        if module is not health and require_token not in module.blp.before_request_funcs.get(None, []):
             module.blp.before_request(require_token)
         api.register_blueprint(module.blp)
 

@@ -5,6 +5,10 @@ from marshmallow import Schema, validate
 from marshmallow import fields as ma
 
 HHMM = {"format": "%H:%M"}
+# Ids and offsets fit a signed 64-bit integer: anything larger cannot name a row, and
+# would overflow the database driver (a 500) instead of being a clear 422.
+MAX_ID = 2**63 - 1
+ID = validate.Range(1, MAX_ID)
 
 
 class ErrorBody(Schema):
@@ -31,7 +35,7 @@ class MailboxIn(Schema):
     imap_port = ma.Int(allow_none=True, validate=validate.Range(1, 65535))
     daily_cap = ma.Int(allow_none=True, validate=validate.Range(1, 100_000))
     minute_cap = ma.Int(allow_none=True, validate=validate.Range(1, 10_000))
-    user_id = ma.Int(allow_none=True)
+    user_id = ma.Int(allow_none=True, validate=ID)
 
 
 class MailboxOut(Schema):
@@ -101,14 +105,14 @@ class SettingsIn(Schema):
 
 
 class StepIn(Schema):
-    id = ma.Int()
-    day = ma.Int(required=True, validate=validate.Range(1, 365))
+    id = ma.Int(validate=ID)
+    day = ma.Int(required=True, strict=True, validate=validate.Range(1, 365))
     type = ma.Str(required=True, validate=validate.OneOf(["email", "call", "inmail", "custom"]))
     send_option = ma.Str(allow_none=True, validate=validate.OneOf(
         ["choose_at_launch", "at_time", "same_time_as_previous", "task"]))
     time = ma.Time(allow_none=True, **HHMM)
     follow_up = ma.Bool()
-    template_id = ma.Int(allow_none=True)
+    template_id = ma.Int(allow_none=True, validate=ID)
     subject = ma.Str(allow_none=True, validate=validate.Length(max=998))
     body_html = ma.Str(allow_none=True, validate=validate.Length(max=500_000))
     title = ma.Str(allow_none=True, validate=validate.Length(max=300))
@@ -137,6 +141,11 @@ class StepOut(Schema):
     time = ma.Str(allow_none=True)
     follow_up = ma.Bool()
     template_id = ma.Int(allow_none=True)
+    subject = ma.Str(allow_none=True)
+    body_html = ma.Str(allow_none=True)
+    title = ma.Str(allow_none=True)
+    notes = ma.Str(allow_none=True)
+    priority = ma.Str()
 
 
 class CampaignOut(Schema):
@@ -154,8 +163,9 @@ class TimelineArgs(Schema):
 
 
 class LaunchIn(Schema):
-    people = ma.List(ma.Raw(), required=True, validate=validate.Length(1, 10_000))
-    mailbox_id = ma.Int(allow_none=True)
+    # Items are judged one by one by the launch (a bad id is refused, the rest enrolled).
+    people = ma.List(ma.Raw(allow_none=True), required=True, validate=validate.Length(1, 10_000))
+    mailbox_id = ma.Int(allow_none=True, validate=ID)
     start_date = ma.Date(allow_none=True)
     send_at = ma.Str(allow_none=True)
     step_times = ma.Dict(keys=ma.Str(), values=ma.Str(), allow_none=True)
@@ -170,7 +180,7 @@ class TaskListArgs(Schema):
     status = ma.Str(load_default="open", validate=validate.OneOf(["open", "completed", "skipped", "all"]))
     due = ma.Str(load_default="all", validate=validate.OneOf(["overdue", "today", "upcoming", "all"]))
     limit = ma.Int(load_default=200, validate=validate.Range(1, 1000))
-    offset = ma.Int(load_default=0, validate=validate.Range(0))
+    offset = ma.Int(load_default=0, validate=validate.Range(0, MAX_ID))
 
 
 class TaskSendIn(Schema):
@@ -182,10 +192,10 @@ class TaskSendIn(Schema):
 class EmailListArgs(Schema):
     status = ma.Str(validate=validate.OneOf(["scheduled", "sent", "failed", "cancelled"]))
     limit = ma.Int(load_default=200, validate=validate.Range(1, 1000))
-    offset = ma.Int(load_default=0, validate=validate.Range(0))
+    offset = ma.Int(load_default=0, validate=validate.Range(0, MAX_ID))
 
 
 class EventListArgs(Schema):
     since = ma.AwareDateTime()
-    after_id = ma.Int(validate=validate.Range(0))
+    after_id = ma.Int(validate=validate.Range(0, MAX_ID))
     limit = ma.Int(load_default=500, validate=validate.Range(1, 5000))

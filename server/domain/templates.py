@@ -11,6 +11,7 @@ from functools import lru_cache
 from typing import Any, Mapping
 
 from jinja2 import StrictUndefined, TemplateError, meta
+from jinja2.exceptions import SecurityError
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 BLANK_WHEN_MISSING = frozenset({"first_name", "last_name", "title"})
@@ -38,6 +39,9 @@ class _MergeUndefined(StrictUndefined):
     __slots__ = ()
 
     def __str__(self) -> str:
+        if self._undefined_exception is SecurityError:
+            # The sandbox hides an unsafe attribute behind an Undefined: refuse, never blank it.
+            self._fail_with_undefined_error()
         name = self._undefined_name or ""
         if name in BLANK_WHEN_MISSING:
             return ""
@@ -88,6 +92,14 @@ def check_syntax(source: str) -> str | None:
         _HTML.parse(source)
     except TemplateSyntaxProblem as exc:
         return exc.message
+    # A sandbox escape attempt ({{ ''.__class__.__mro__ }}) parses fine and fails for every
+    # person alike, so refuse it when the template is saved rather than at launch time.
+    try:
+        _compile(source, True).render({})
+    except SecurityError as exc:
+        return f"unsafe template: {exc}"
+    except Exception:  # noqa: BLE001 - missing data and the like are judged per person at launch
+        pass
     return None
 
 

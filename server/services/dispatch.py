@@ -1,102 +1,429 @@
 """The dispatcher: claim due emails, check them, send them, record the result.
 
-Claiming is an UPDATE from ``scheduled`` to ``sending`` guarded by the old status, so two
-workers can never both own one email; an email is sent only by the worker whose claim
-succeeded, and the (enrollment, step) unique constraint means it exists only once.
+Exactly once is a property of the states, not of luck:
+
+* **claim**: one statement moves a batch of due rows from ``scheduled``/``pending`` to
+  ``sending`` and stamps them with this worker and the time. On PostgreSQL the batch is
+  picked with ``FOR UPDATE SKIP LOCKED``, so workers never wait on each other nor take the
+  same row; SQLite has one writer, so the same guarded UPDATE is atomic there too.
+* **caps** are checked in that same transaction while holding the mailbox row lock, so two
+  workers cannot both take the last slot of a mailbox's rolling-24-hour or per-minute cap;
+  what does not fit goes to ``pending`` until the instant capacity returns (never dropped).
+* **send**, then **mark sent** with an UPDATE guarded by ``status='sending' AND claimed_by=me``.
+  A worker killed between the two leaves the row in ``sending``.
+* **recovery** takes over ``sending`` rows whose claim is older than the lease and asks the
+  provider whether the message went out (Gmail: ``rfc822msgid:`` search; Graph:
+  ``internetMessageId`` filter). SMTP cannot answer, so the email becomes ``unknown`` for a
+  human to check and retry; it is never resent blindly.
 """
 from __future__ import annotations
 
 import logging
 import os
-import smtplib
 import socket
 import uuid
-from datetime import datetime
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, Callable, Mapping
 
 from flask import Flask
-from sqlalchemy import select, update
-from sqlalchemy.orm import Session
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session, sessionmaker
 
 from server.adapters.mail import build_message
+from server.adapters.providers import (
+    ProviderError,
+    ProviderResult,
+    QuotaExceeded,
+    RateLimited,
+    Rejected,
+    Transient,
+    Uncertain,
+    provider_for,
+)
 from server.clock import get_clock
-from server.crypto import decrypt
-from server.models import Email, Enrollment, Mailbox, Person, User
+from server.domain.templates import MissingMergeField, TemplateSyntaxProblem, render_template
+from server.models import Email, Enrollment, Mailbox, Person, Step, User
 from server.services import events
-from server.services.engine import finish_current_step
+from server.services.engine import Sender, finish_current_step
 
 log = logging.getLogger("stepline.dispatch")
 WORKER_ID = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
 
+UNKNOWN_REASON = "the worker stopped while sending; check the recipient's inbox, then retry"
+DUE_STATES = ("scheduled", "pending")
+DAY = timedelta(hours=24)
+MINUTE = timedelta(minutes=1)
+BACKOFF_BASE = timedelta(seconds=30)
+BACKOFF_MAX = timedelta(hours=1)
 
-def run_pass(app: Flask, batch: int = 100) -> int:
-    """Send what is due now; returns how many emails were handled."""
+
+@dataclass
+class Limits:
+    lease: timedelta
+    max_attempts: int
+    daily_cap: int  # 0 = no cap
+    minute_cap: int
+    blocked_domains: frozenset[str]
+
+    @classmethod
+    def from_config(cls, config: Mapping[str, Any]) -> "Limits":
+        blocked = frozenset(d.strip().lower().lstrip("@") for d in str(config.get("BLOCKED_DOMAINS") or "").split(",")
+                            if d.strip())
+        return cls(lease=timedelta(seconds=int(config.get("DISPATCH_LEASE_SECONDS") or 120)),
+                   max_attempts=int(config.get("DISPATCH_MAX_ATTEMPTS") or 5),
+                   daily_cap=int(config.get("MAILBOX_DAILY_CAP") or 0),
+                   minute_cap=int(config.get("MAILBOX_MINUTE_CAP") or 0),
+                   blocked_domains=blocked)
+
+
+def _worker_id() -> str:
+    """Recomputed after a fork so two processes never share an identity."""
+    global WORKER_ID
+    if f":{os.getpid()}:" not in WORKER_ID:
+        WORKER_ID = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+    return WORKER_ID
+
+
+# ``claimed_by`` also records the phase of the claim: a batch is claimed as ``<worker>``, and
+# just before one email is handed to the provider its claim becomes ``<worker>!`` (committed).
+# A claim found stale without the mark was never attempted and simply goes back to the queue;
+# only a marked one may have been accepted and needs reconciling.
+HANDING_OVER = "!"
+
+
+def _mine() -> tuple[str, str]:
+    return _worker_id(), _worker_id() + HANDING_OVER
+
+
+# ---------------------------------------------------------------------------- the pass
+
+
+def run_pass(app: Flask, batch: int = 50, should_stop: Callable[[], bool] = lambda: False) -> int:
+    """Reconcile stale claims, then send everything due now; returns how many emails it handled."""
     with app.app_context():
-        factory = app.extensions["stepline_sessions"]
-        now = get_clock().now()
-        with factory() as session:
-            ids = list(session.scalars(select(Email.id).where(Email.status == "scheduled", Email.due_at <= now)
-                                       .order_by(Email.due_at).limit(batch)))
-        handled = 0
-        for email_id in ids:
+        factory: sessionmaker[Session] = app.extensions["stepline_sessions"]
+        limits = Limits.from_config(app.config)
+        handled = recover(app, factory, limits)
+        while not should_stop():
             with factory() as session:
-                if not _claim(session, email_id, now):
-                    continue
-                handled += 1
-                _deliver(app, session, email_id)
+                ids = claim(session, get_clock().now(), batch, limits)
+            if not ids:
+                break
+            # One session per batch: steps, templates and campaigns are read once per batch,
+            # while each email's own rows are re-read fresh just before its checks.
+            with factory() as session:
+                for index, email_id in enumerate(ids):
+                    if should_stop():
+                        _unclaim(factory, ids[index:])
+                        break
+                    try:
+                        _deliver(app, session, email_id, limits)
+                    except Exception:  # noqa: BLE001 - one bad email must not stop the others
+                        log.exception("email %s: delivery crashed; recovery will reconcile it", email_id)
+                        session.rollback()
+                    handled += 1
         return handled
 
 
-def _claim(session: Session, email_id: int, now: datetime) -> bool:
-    result = session.execute(update(Email).where(Email.id == email_id, Email.status == "scheduled")
-                             .values(status="sending", claimed_by=WORKER_ID, claimed_at=now,
-                                     attempts=Email.attempts + 1))
-    session.commit()
-    return result.rowcount == 1
-
-
-def _fail(session: Session, email: Email, reason: str, now: datetime) -> None:
-    email.status, email.failure_reason = "failed", reason
-    events.record(session, "failed", at=now, user_id=email.user_id, person_id=email.person_id,
-                  step_id=email.step_id, enrollment_id=email.enrollment_id, email_id=email.id,
-                  data={"reason": reason})
-    session.commit()
-
-
-def _deliver(app: Flask, session: Session, email_id: int) -> None:
-    email = session.get(Email, email_id)
-    now = get_clock().now()
-    person = session.get(Person, email.person_id)
-    enrollment = session.get(Enrollment, email.enrollment_id) if email.enrollment_id else None
-    if person.unsubscribed:
-        return _fail(session, email, "person unsubscribed", now)
-    if enrollment is not None and enrollment.state != "active":
-        return _fail(session, email, "campaign has ended", now)
-    mailbox = session.get(Mailbox, email.mailbox_id) if email.mailbox_id else None
-    if mailbox is None:
-        return _fail(session, email, "no mailbox to send from", now)
-    user = session.get(User, email.user_id)
-    message = build_message(email, mailbox, user, app.config)
-    try:
-        _smtp_send(mailbox, message, app.config)
-    except (smtplib.SMTPException, OSError) as exc:
-        email.status, email.failure_reason = "scheduled", f"retrying: {exc}"
+def _unclaim(factory: sessionmaker[Session], ids: list[int]) -> None:
+    """A stopping worker gives back the claimed emails it has not started."""
+    with factory() as session:
+        session.execute(update(Email).where(Email.id.in_(ids), Email.status == "sending",
+                                            Email.claimed_by == _worker_id())
+                        .values(status="scheduled", claimed_by=None, claimed_at=None, attempts=Email.attempts - 1))
         session.commit()
-        return None
-    email.status, email.sent_at, email.failure_reason = "sent", now, None
-    events.record(session, "sent", at=now, user_id=email.user_id, person_id=email.person_id,
-                  campaign_id=enrollment.campaign_id if enrollment else None, step_id=email.step_id,
-                  enrollment_id=email.enrollment_id, email_id=email.id, data={"subject": email.subject})
-    if enrollment is not None and enrollment.current_step_id == email.step_id:
-        finish_current_step(session, enrollment, done_at=now, now=now)
+
+
+def next_due_at(app: Flask) -> datetime | None:
+    """The earliest due instant of anything waiting to be sent (one indexed lookup)."""
+    with app.extensions["stepline_sessions"]() as session:
+        return session.scalar(select(func.min(Email.due_at)).where(Email.status.in_(DUE_STATES)))
+
+
+# ---------------------------------------------------------------------------- claiming
+
+
+def claim(session: Session, now: datetime, limit: int, limits: Limits) -> list[int]:
+    """Move up to ``limit`` due emails to ``sending`` for this worker, within the caps; commits."""
+    due = (select(Email.id).where(Email.status.in_(DUE_STATES), Email.due_at <= now)
+           .order_by(Email.due_at, Email.id).limit(limit))
+    if session.bind.dialect.name == "postgresql":
+        due = due.with_for_update(skip_locked=True)
+    rows = session.execute(
+        update(Email).where(Email.id.in_(due.scalar_subquery()), Email.status.in_(DUE_STATES))
+        .values(status="sending", claimed_by=_worker_id(), claimed_at=now, attempts=Email.attempts + 1)
+        .returning(Email.id, Email.mailbox_id, Email.due_at)
+        .execution_options(synchronize_session=False)).all()
+    claimed = sorted(rows, key=lambda r: (r.due_at, r.id))
+    kept = _apply_caps(session, claimed, now, limits)
     session.commit()
+    return kept
+
+
+def _apply_caps(session: Session, claimed: list[Any], now: datetime, limits: Limits) -> list[int]:
+    by_mailbox: dict[int | None, list[int]] = defaultdict(list)
+    for row in claimed:
+        by_mailbox[row.mailbox_id].append(row.id)
+    kept: list[int] = []
+    for mailbox_id in sorted(by_mailbox, key=lambda m: (m is None, m or 0)):
+        ids = by_mailbox[mailbox_id]
+        if mailbox_id is None:
+            kept += ids
+            continue
+        mailbox = session.execute(select(Mailbox).where(Mailbox.id == mailbox_id)
+                                  .with_for_update()).scalar_one()
+        daily = mailbox.daily_cap if mailbox.daily_cap is not None else limits.daily_cap
+        minute = mailbox.minute_cap if mailbox.minute_cap is not None else limits.minute_cap
+        if daily <= 0 and minute <= 0:
+            kept += ids
+            continue
+        free, release = len(ids), now
+        for cap, window in ((daily, DAY), (minute, MINUTE)):
+            if cap <= 0:
+                continue
+            used, oldest = _used(session, mailbox_id, now - window, exclude=ids)
+            room = max(0, cap - used)
+            if room < free:
+                free = room
+                release = max(release, (oldest or now) + window)
+        kept += ids[:free]
+        held = ids[free:]
+        if held:
+            session.execute(update(Email).where(Email.id.in_(held)).values(
+                status="pending", due_at=release, claimed_by=None, claimed_at=None,
+                attempts=Email.attempts - 1,
+                failure_reason=f"held by the mailbox's sending cap until {release.isoformat()}")
+                .execution_options(synchronize_session=False))
+    return kept
+
+
+def _used(session: Session, mailbox_id: int, since: datetime, exclude: list[int]) -> tuple[int, datetime | None]:
+    """Sends counted against a cap since ``since`` (sent, in flight, or possibly sent) and the
+    oldest of them, which is when the window frees its first slot."""
+    sent_count, sent_oldest = session.execute(
+        select(func.count(), func.min(Email.sent_at)).where(
+            Email.mailbox_id == mailbox_id, Email.status == "sent", Email.sent_at > since)).one()
+    flying_count, flying_oldest = session.execute(
+        select(func.count(), func.min(Email.claimed_at)).where(
+            Email.mailbox_id == mailbox_id, Email.status.in_(("sending", "unknown")), Email.claimed_at > since,
+            Email.id.not_in(exclude))).one()
+    oldest = min((t for t in (sent_oldest, flying_oldest) if t is not None), default=None)
+    return sent_count + flying_count, oldest
+
+
+# ---------------------------------------------------------------------------- delivering
+
+
+def presend_problem(session: Session, email: Email, person: Person, enrollment: Enrollment | None,
+                    mailbox: Mailbox | None, limits: Limits) -> str | None:
+    """Why this email must not go now (it is then failed with that reason), or None."""
+    if person.unsubscribed:
+        return "person unsubscribed"
+    if enrollment is not None and enrollment.state not in ("active", "paused"):
+        return "campaign has ended"
+    if mailbox is None:
+        return "no mailbox to send from"
+    domain = email.to_addr.rsplit("@", 1)[-1].lower()
+    if any(domain == d or domain.endswith("." + d) for d in limits.blocked_domains):
+        return f"recipient domain {domain} is blocked"
+    if email.step_id is not None:
+        step = session.get(Step, email.step_id)
+        if step is not None and step.type == "email":
+            from server.services.people import merge_data
+
+            subject, body = ((step.template.subject, step.template.body_html) if step.template is not None
+                             else (step.subject or "", step.body_html or ""))
+            user = session.get(User, email.user_id)
+            sender = Sender.of(user, mailbox)
+            try:
+                render_template(subject, body, merge_data(person) | {"id": person.id},
+                                {"name": sender.name, "email": sender.address})
+            except MissingMergeField as exc:
+                return f"missing merge data: {exc.field}"
+            except TemplateSyntaxProblem as exc:
+                return f"template error: {exc.message}"
     return None
 
 
-def _smtp_send(mailbox: Mailbox, message, config) -> None:
-    cls = smtplib.SMTP_SSL if mailbox.smtp_ssl else smtplib.SMTP
-    with cls(mailbox.smtp_host, mailbox.smtp_port or 587, timeout=30) as smtp:
-        if mailbox.smtp_starttls and not mailbox.smtp_ssl:
-            smtp.starttls()
-        if mailbox.smtp_username and mailbox.secret_enc:
-            smtp.login(mailbox.smtp_username, decrypt(mailbox.secret_enc, config))
-        smtp.send_message(message)
+def _deliver(app: Flask, session: Session, email_id: int, limits: Limits) -> None:
+    row = session.execute(
+        select(Email, Person, User, Enrollment, Mailbox)
+        .join(Person, Person.id == Email.person_id).join(User, User.id == Email.user_id)
+        .outerjoin(Enrollment, Enrollment.id == Email.enrollment_id)
+        .outerjoin(Mailbox, Mailbox.id == Email.mailbox_id)
+        .where(Email.id == email_id).execution_options(populate_existing=True)).one_or_none()
+    if row is None:
+        return
+    email, person, user, enrollment, mailbox = row
+    if email.status != "sending" or email.claimed_by not in _mine():
+        session.rollback()
+        return
+    now = get_clock().now()
+    if enrollment is not None and enrollment.state == "paused":
+        _release(session, email, status="paused", due_at=email.due_at, count_attempt=False)
+        return
+    problem = presend_problem(session, email, person, enrollment, mailbox, limits)
+    if problem:
+        _fail(session, email, enrollment, problem, now)
+        return
+    message = build_message(email, mailbox, user, app.config, date=now)
+    provider = provider_for(mailbox, app.config)
+    handed = session.execute(update(Email).where(Email.id == email.id, Email.status == "sending",
+                                                 Email.claimed_by.in_(_mine()))
+                             .values(claimed_by=_worker_id() + HANDING_OVER, claimed_at=now)
+                             .execution_options(synchronize_session=False))
+    session.commit()
+    if handed.rowcount != 1:
+        return
+    try:
+        result = provider.send(message, mailbox, email.provider_thread_id)
+    except RateLimited as exc:
+        _release(session, email, status="scheduled", due_at=now + exc.retry_after, count_attempt=False,
+                 reason=f"rate limited by the provider, retrying: {exc.reason}")
+    except Transient as exc:
+        if email.attempts >= limits.max_attempts:
+            _fail(session, email, enrollment, f"gave up after {email.attempts} attempts: {exc.reason}", now)
+        else:
+            delay = min(BACKOFF_BASE * (2 ** max(0, email.attempts - 1)), BACKOFF_MAX)
+            _release(session, email, status="scheduled", due_at=now + delay, count_attempt=True,
+                     reason=f"retrying: {exc.reason}")
+    except QuotaExceeded as exc:
+        used, oldest = _used(session, mailbox.id, now - DAY, exclude=[email.id])
+        _release(session, email, status="pending", due_at=(oldest or now) + DAY, count_attempt=False,
+                 reason=f"the mailbox's daily sending quota is used up: {exc.reason}")
+    except Rejected as exc:
+        _fail(session, email, enrollment, exc.reason, now)
+    except Uncertain as exc:
+        _uncertain(session, email, enrollment, mailbox, exc.reason, now)
+    except Exception as exc:  # noqa: BLE001 - a bug must not lose track of a claimed email
+        log.exception("unexpected error sending email %s", email.id)
+        _uncertain(session, email, enrollment, mailbox, f"unexpected error: {exc}", now)
+    else:
+        mark_sent(session, email, enrollment, result, get_clock().now())
+
+
+def _release(session: Session, email: Email, *, status: str, due_at: datetime, count_attempt: bool,
+             reason: str | None = None) -> None:
+    """Give the claim back (guarded: only if it is still ours)."""
+    values: dict[str, Any] = {"status": status, "due_at": due_at, "claimed_by": None, "claimed_at": None}
+    if reason is not None:
+        values["failure_reason"] = reason
+    if not count_attempt:
+        values["attempts"] = Email.attempts - 1
+    session.execute(update(Email).where(Email.id == email.id, Email.status == "sending",
+                                        Email.claimed_by.in_(_mine())).values(**values))
+    session.commit()
+
+
+def _campaign_id(enrollment: Enrollment | None) -> int | None:
+    return enrollment.campaign_id if enrollment is not None else None
+
+
+def _fail(session: Session, email: Email, enrollment: Enrollment | None, reason: str, now: datetime,
+          status: str = "failed") -> None:
+    result = session.execute(update(Email).where(Email.id == email.id, Email.status == "sending",
+                                                 Email.claimed_by.in_(_mine()))
+                             .values(status=status, failure_reason=reason))
+    if result.rowcount != 1:
+        session.rollback()
+        return
+    events.record(session, "failed", at=now, user_id=email.user_id, person_id=email.person_id,
+                  campaign_id=_campaign_id(enrollment), step_id=email.step_id, enrollment_id=email.enrollment_id,
+                  email_id=email.id, data={"reason": reason, "status": status})
+    session.commit()
+
+
+def _uncertain(session: Session, email: Email, enrollment: Enrollment | None, mailbox: Mailbox, reason: str,
+               now: datetime) -> None:
+    """Maybe sent. An API provider can be asked later (the row stays ``sending`` and recovery
+    reconciles it after the lease); SMTP cannot, so a human decides."""
+    log.warning("email %s: outcome uncertain: %s", email.id, reason)
+    if mailbox.provider in ("gmail", "graph"):
+        session.rollback()
+        return
+    _fail(session, email, enrollment, UNKNOWN_REASON, now, status="unknown")
+
+
+def mark_sent(session: Session, email: Email, enrollment: Enrollment | None, result: ProviderResult,
+              now: datetime) -> bool:
+    """Record acceptance, then let the engine make the next step current (same transaction)."""
+    values: dict[str, Any] = {"status": "sent", "sent_at": now, "failure_reason": None}
+    if result.provider_message_id:
+        values["provider_message_id"] = result.provider_message_id
+    if result.thread_id:
+        values["provider_thread_id"] = result.thread_id
+    done = session.execute(update(Email).where(Email.id == email.id, Email.status == "sending",
+                                               Email.claimed_by.in_(_mine())).values(**values)
+                           .execution_options(synchronize_session="fetch"))
+    if done.rowcount != 1:
+        log.warning("email %s was taken over while sending; leaving it to the new owner", email.id)
+        session.rollback()
+        return False
+    events.record(session, "sent", at=now, user_id=email.user_id, person_id=email.person_id,
+                  campaign_id=_campaign_id(enrollment), step_id=email.step_id, enrollment_id=email.enrollment_id,
+                  email_id=email.id, data={"subject": email.subject, "message_id": email.message_id})
+    if enrollment is not None and enrollment.current_step_id == email.step_id:
+        finish_current_step(session, enrollment, done_at=now, now=now)
+    session.commit()
+    return True
+
+
+# ---------------------------------------------------------------------------- recovery
+
+
+def recover(app: Flask, factory: sessionmaker[Session], limits: Limits, batch: int = 100) -> int:
+    """Take over ``sending`` rows whose worker has been gone longer than the lease: a claim never
+    handed to the provider goes back to the queue; a handed-over one is reconciled."""
+    now = get_clock().now()
+    cutoff = now - limits.lease
+    with factory() as session:
+        stale = (select(Email.id, Email.claimed_by).where(Email.status == "sending", Email.claimed_at < cutoff)
+                 .order_by(Email.claimed_at).limit(batch))
+        if session.bind.dialect.name == "postgresql":
+            stale = stale.with_for_update(skip_locked=True)
+        rows = session.execute(stale).all()
+        never = [r.id for r in rows if not (r.claimed_by or "").endswith(HANDING_OVER)]
+        handed = [r.id for r in rows if (r.claimed_by or "").endswith(HANDING_OVER)]
+        guard = (Email.status == "sending", Email.claimed_at < cutoff)
+        if never:
+            session.execute(update(Email).where(Email.id.in_(never), *guard).values(
+                status="scheduled", claimed_by=None, claimed_at=None, attempts=Email.attempts - 1)
+                .execution_options(synchronize_session=False))
+        ids: list[int] = []
+        if handed:
+            ids = list(session.scalars(update(Email).where(Email.id.in_(handed), *guard)
+                                       .values(claimed_by=_worker_id() + HANDING_OVER, claimed_at=now)
+                                       .returning(Email.id).execution_options(synchronize_session=False)))
+        session.commit()
+    for email_id in ids:
+        reconcile(app, factory, email_id)
+    return len(never) + len(ids)
+
+
+def reconcile(app: Flask, factory: sessionmaker[Session], email_id: int) -> str:
+    """Find out whether an interrupted send went out; returns the email's new status."""
+    with factory() as session:
+        email = session.get(Email, email_id)
+        if email is None or email.status != "sending" or email.claimed_by != _worker_id() + HANDING_OVER:
+            return email.status if email else "missing"
+        now = get_clock().now()
+        enrollment = session.get(Enrollment, email.enrollment_id) if email.enrollment_id else None
+        mailbox = session.get(Mailbox, email.mailbox_id) if email.mailbox_id else None
+        if mailbox is None or mailbox.provider not in ("gmail", "graph"):
+            _fail(session, email, enrollment, UNKNOWN_REASON, now, status="unknown")
+            return "unknown"
+        try:
+            found = provider_for(mailbox, app.config).find_by_message_id(mailbox, email.message_id)
+        except ProviderError as exc:
+            log.warning("email %s: cannot reconcile yet (%s); will try after the next lease", email.id, exc.reason)
+            return "sending"
+        if found is not None:
+            mark_sent(session, email, enrollment, found, now)
+            return "sent"
+        # The provider has no message with our Message-ID: it was never accepted, so sending
+        # it now is the first send, not a second one.
+        _release(session, email, status="scheduled", due_at=now, count_attempt=True,
+                 reason="not found at the provider after an interrupted send; sending it now")
+        return "scheduled"

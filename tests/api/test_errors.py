@@ -1,0 +1,162 @@
+"""Error paths: malformed JSON, wrong types and out-of-range values get a 4xx JSON error
+``{"error": {"code", "message", "field"}}`` naming the field, and nothing is half-written."""
+from __future__ import annotations
+
+import pytest
+from tests.api.helpers import World, world  # noqa: F401
+
+from server.models import Campaign, Enrollment, Person, Step
+
+BODY_ENDPOINTS = [
+    ("post", "/mailboxes"), ("post", "/templates"), ("post", "/people"), ("post", "/people/bulk"),
+    ("post", "/campaigns"), ("patch", "/campaigns/{campaign}"), ("post", "/campaigns/{campaign}/launch"),
+    ("post", "/tasks/{task}/send"),
+]
+
+
+@pytest.fixture
+def ids(world: World) -> dict:
+    campaign = world.campaign([world.email_step(1, "task"), {"day": 2, "type": "call"}])
+    eid = world.launch_one(campaign["id"])
+    return {"campaign": campaign["id"], "task": world.task_for(eid)["id"], "enrollment": eid}
+
+
+def _error(response, status: int | tuple = (400, 422), field: str | None = "any") -> dict:
+    statuses = status if isinstance(status, tuple) else (status,)
+    assert response.status_code in statuses, (response.status_code, response.get_data(as_text=True)[:300])
+    assert response.is_json
+    error = response.json["error"]
+    assert set(error) == {"code", "message", "field"}, error
+    assert error["message"]
+    if field != "any":
+        assert error["field"] == field, error
+    return error
+
+
+@pytest.mark.parametrize("method,path", BODY_ENDPOINTS)
+def test_malformed_json_is_a_400_json_error_on_every_body_endpoint(world: World, ids, method, path):
+    url = "/api/v1" + path.format(**ids)
+    headers = {"Authorization": f"Bearer {world.api.token}"}
+    for raw in ('{"name": ', "[1, 2", "nul", "\xff\xfe"):
+        response = getattr(world.api.client, method)(url, data=raw, content_type="application/json",
+                                                     headers=headers)
+        _error(response, (400, 422))
+
+
+@pytest.mark.parametrize("method,path", BODY_ENDPOINTS)
+def test_a_json_array_or_string_instead_of_an_object_is_4xx(world: World, ids, method, path):
+    for body in ([1, 2], "text", 7):
+        response = getattr(world.api, method)(path.format(**ids), json=body)
+        _error(response, (400, 422))
+
+
+@pytest.mark.parametrize("body,field", [
+    ({"name": "x"}, "steps"),
+    ({"steps": [{"day": 1, "type": "call"}]}, "name"),
+    ({"name": 5, "steps": [{"day": 1, "type": "call"}]}, "name"),
+    ({"name": "x", "steps": "call"}, "steps"),
+    ({"name": "x", "steps": [{"day": "one", "type": "call"}]}, "steps[0].day"),
+    ({"name": "x", "steps": [{"day": 1.5, "type": "call"}]}, "steps[0].day"),
+    ({"name": "x", "steps": [{"day": 1, "type": "call"}, {"day": 400, "type": "call"}]}, "steps[1].day"),
+    ({"name": "x", "steps": [{"day": 1, "type": "email", "subject": "s", "body_html": "b",
+                              "send_option": "at_time", "time": "9.30"}]}, "steps[0].time"),
+    ({"name": "x", "steps": [{"day": 1, "type": "call", "follow_up": "maybe"}]}, "steps[0].follow_up"),
+    ({"name": "x", "steps": [{"day": 1, "type": "call", "template_id": 2**70}]}, "steps[0].template_id"),
+    ({"name": "x", "steps": [{"day": 1, "type": "call", "priority": "urgent"}]}, "steps[0].priority"),
+    ({"name": "x", "settings": [], "steps": [{"day": 1, "type": "call"}]}, "settings"),
+    ({"name": "x", "settings": {"send_window": {"start": "8"}}, "steps": [{"day": 1, "type": "call"}]},
+     "settings.send_window.start"),
+    ({"name": "", "steps": [{"day": 1, "type": "call"}]}, "name"),
+])
+def test_bad_campaign_bodies_are_422_naming_the_field_and_write_nothing(world: World, body, field):
+    _error(world.api.post("/campaigns", json=body), 422, field)
+    assert world.db_rows(Campaign) == [] and world.db_rows(Step) == []
+
+
+@pytest.mark.parametrize("body,field", [
+    ({}, "people"),
+    ({"people": []}, "people"),
+    ({"people": "1,2"}, "people"),
+    ({"people": [1], "mailbox_id": "mine"}, "mailbox_id"),
+    ({"people": [1], "mailbox_id": 2**64}, "mailbox_id"),
+    ({"people": [1], "start_date": "next monday"}, "start_date"),
+    ({"people": [1], "start_date": "2026-02-30"}, "start_date"),
+    ({"people": [1], "send_at": 12}, "send_at"),
+    ({"people": [1], "step_times": ["09:00"]}, "step_times"),
+    ({"people": list(range(1, 10_002))}, "people"),
+])
+def test_bad_launch_bodies_are_422_naming_the_field_and_write_nothing(world: World, ids, body, field):
+    before = len(world.db_rows(Enrollment))
+    _error(world.api.post(f"/campaigns/{ids['campaign']}/launch", json=body), 422, field)
+    assert len(world.db_rows(Enrollment)) == before
+
+
+def test_a_bulk_launch_with_some_bad_ids_writes_exactly_the_good_ones(world: World):
+    campaign = world.campaign([world.email_step(1, "at_time", time="10:00")])
+    good = [world.person() for _ in range(5)]
+    result = world.launch(campaign["id"], [good[0], -1, good[1], 0, "7", None, 2**70, good[2], 10**6,
+                                           good[3], 3.5, good[4]])
+    assert sorted(e["person_id"] for e in result["enrolled"]) == sorted(good)
+    assert len(result["refused"]) == 7
+    assert sorted(e.person_id for e in world.db_rows(Enrollment)) == sorted(good)
+
+
+@pytest.mark.parametrize("body,field", [
+    ({"subject": ""}, "subject"),
+    ({"subject": 5}, "subject"),
+    ({"body_html": ["x"]}, "body_html"),
+    ({"send_at": "tomorrow"}, "send_at"),
+    ({"send_at": "2026-03-03T10:00:00"}, "send_at"),
+])
+def test_bad_task_send_bodies_are_422_naming_the_field_and_leave_the_task_open(world: World, ids, body, field):
+    _error(world.api.post(f"/tasks/{ids['task']}/send", json=body), 422, field)
+    assert world.api.get(f"/tasks/{ids['task']}").json["status"] == "open"
+
+
+@pytest.mark.parametrize("query,field", [
+    ({"status": "done"}, "status"), ({"due": "yesterday"}, "due"), ({"limit": 0}, "limit"),
+    ({"limit": "many"}, "limit"), ({"offset": -1}, "offset"), ({"offset": 2**70}, "offset"),
+])
+def test_bad_task_list_queries_are_422_naming_the_parameter(world: World, query, field):
+    _error(world.api.get("/tasks", query_string=query), 422, field)
+
+
+@pytest.mark.parametrize("body,field", [
+    ({"email": "not an address"}, "email"),
+    ({"email": "a@b.example", "timezone": "Mars/Base"}, "timezone"),
+    ({"email": "a@b.example", "first_name": 3}, "first_name"),
+    ({"email": "a@b.example", "fields": {"plan": {"nested": 1}}}, "fields.plan"),
+    ({"email": "a@b.example", "fields": ["x"]}, "fields"),
+])
+def test_bad_people_are_422_naming_the_field(world: World, body, field):
+    _error(world.api.post("/people", json=body), 422, field)
+    assert world.db_rows(Person) == []
+
+
+def test_a_duplicate_person_is_409(world: World):
+    world.person(email="dup@prospect.example")
+    _error(world.api.post("/people", json={"email": "DUP@prospect.example"}), 409, "email")
+
+
+def test_bulk_people_create_the_valid_ones_and_report_the_others_by_index(world: World):
+    response = world.api.post("/people/bulk", json={"people": [
+        {"email": "ok1@p.example"}, {"email": "bad"}, "not an object", {"email": "ok2@p.example"},
+        {"email": "OK1@p.example"}, {"email": "ok3@p.example", "timezone": "Nowhere/Land"}]})
+    assert response.status_code == 200, response.json
+    assert len(response.json["created"]) == 2
+    assert [(e["index"], e["field"]) for e in response.json["errors"]] == [
+        (1, "email"), (2, None), (4, "email"), (5, "timezone")]
+    assert sorted(p.email for p in world.db_rows(Person)) == ["ok1@p.example", "ok2@p.example"]
+
+
+def test_unknown_ids_in_paths_are_json_404s(world: World):
+    for path in ("/enrollments/999", "/tasks/999", "/campaigns/999", "/people/999", "/templates/999",
+                 f"/tasks/{2**70}", "/nowhere"):
+        _error(world.api.get(path), 404)
+    for path in ("/enrollments/999/pause", "/tasks/999/complete", "/emails/999/retry"):
+        _error(world.api.post(path), 404)
+
+
+def test_a_wrong_method_is_a_json_405(world: World):
+    _error(world.api.client.delete("/api/v1/campaigns", headers={"Authorization": f"Bearer {world.api.token}"}),
+           405)
