@@ -62,6 +62,7 @@ test-postgres:
 bench: install
 	$(PY) bench/launch.py
 	$(PY) bench/tasks_api.py
+	$(PY) bench/tracking.py
 
 clean:
 	rm -rf $(VENV) instance .pytest_cache .hypothesis

@@ -19,6 +19,7 @@ ENV_SETTINGS: dict[str, Any] = {
     "BLOCKED_DOMAINS": "",
     "DISPATCH_LEASE_SECONDS": 120,  # a `sending` claim older than this is reconciled
     "DISPATCH_MAX_ATTEMPTS": 5,  # transient provider failures before an email is failed
+    "DISPATCH_THREADS": 4,  # emails in flight per worker process (PostgreSQL; SQLite uses 1)
     "GMAIL_ADDON_SERVICE_ACCOUNT": "",
     "GMAIL_ADDON_CLIENT_ID": "",
     "GOOGLE_CLIENT_ID": "",
@@ -42,7 +43,8 @@ ENV_SETTINGS: dict[str, Any] = {
     "SALESFORCE_TASK_SUBJECT": "{{activity_subject}}",
 }
 
-_INT_KEYS = {"MAILBOX_DAILY_CAP", "MAILBOX_MINUTE_CAP", "DISPATCH_LEASE_SECONDS", "DISPATCH_MAX_ATTEMPTS"}
+_INT_KEYS = {"MAILBOX_DAILY_CAP", "MAILBOX_MINUTE_CAP", "DISPATCH_LEASE_SECONDS", "DISPATCH_MAX_ATTEMPTS",
+             "DISPATCH_THREADS"}
 _BOOL_KEYS = {"SESSION_COOKIE_SECURE"}
 
 

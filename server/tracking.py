@@ -11,6 +11,7 @@ primary-key SELECT and one INSERT on a pooled connection through plain SQL
 """
 from __future__ import annotations
 
+import logging
 from typing import Any, Mapping
 
 from flask import Blueprint, Flask, Response, abort, current_app, render_template_string, request
@@ -26,6 +27,7 @@ from server.services import unsubscribe as unsubscribe_service
 from server.services.tracking_store import tracking_store
 
 bp = Blueprint("tracking", __name__)
+log = logging.getLogger("stepline.tracking")
 
 _NO_CACHE = {"Cache-Control": "no-store, no-cache, must-revalidate, max-age=0", "Pragma": "no-cache",
              "Referrer-Policy": "no-referrer"}
@@ -60,9 +62,11 @@ def _is_sender(app: Flask, cookies: Mapping[str, str], user_id: int) -> bool:
     return tracking.sender_from_cookie(app.config, cookies.get(tracking.SENDER_COOKIE)) == user_id
 
 
-def record_hit(app: Flask, kind: str, token: str, user_agent: str, cookies: Mapping[str, str]) -> str | None:
+def record_hit(app: Flask, kind: str, token: str, user_agent: str, cookies: Mapping[str, str], *,
+               head: bool = False) -> str | None:
     """An open ("o") or click ("c") of one email: records the event (unless forged, unknown or
-    the sender's own view). Returns None for a 404, otherwise "" for a pixel or the click's URL."""
+    the sender's own view). Returns None for a 404, otherwise "" for a pixel or the click's URL.
+    A HEAD request is a link checker, never a person: it is recorded as a machine."""
     if kind == "o":
         email_id, index = tracking.read_open_token(app.config, token), None
         if email_id is None:
@@ -87,7 +91,7 @@ def record_hit(app: Flask, kind: str, token: str, user_agent: str, cookies: Mapp
         if _is_sender(app, cookies, row.user_id):
             return None
         now = app.extensions["stepline_clock"].now()
-        machine, why = tracking.is_machine(user_agent, row.sent_at, now)
+        machine, why = (True, "HEAD request") if head else tracking.is_machine(user_agent, row.sent_at, now)
         payload = {"machine": machine, "user_agent": user_agent[:300]} | data
         if why:
             payload["machine_reason"] = why
@@ -122,7 +126,15 @@ class TrackingMiddleware:
             if "/" in token or not token:
                 return self._not_found(start_response)
             cookies = parse_cookie(environ) if environ.get("HTTP_COOKIE") else {}
-            target = record_hit(self.app, kind, token, environ.get("HTTP_USER_AGENT", ""), cookies)
+            try:
+                target = record_hit(self.app, kind, token, environ.get("HTTP_USER_AGENT", ""), cookies,
+                                    head=method == "HEAD")
+            except Exception:  # noqa: BLE001 - the database is down: say so, do not crash the worker
+                log.exception("tracking request failed")
+                body = b"Temporarily unavailable"
+                start_response("503 Service Unavailable", [("Content-Type", "text/plain; charset=utf-8"),
+                                                           ("Content-Length", str(len(body))), ("Retry-After", "60")])
+                return [body]
             if target is None:
                 return self._not_found(start_response)
             if kind == "o":

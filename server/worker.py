@@ -45,6 +45,7 @@ def _poll_inbound(app: Flask) -> None:
 def run_worker(app: Flask, *, once: bool = False, max_sleep: float = MAX_SLEEP,
                stop: threading.Event | None = None) -> None:
     """One pass with ``once``; otherwise pass after pass until SIGTERM/SIGINT (or ``stop``)."""
+    app = getattr(app, "_get_current_object", lambda: app)()  # the CLI passes the current_app proxy
     stop = stop or threading.Event()
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGTERM, lambda *_: stop.set())
@@ -56,7 +57,14 @@ def run_worker(app: Flask, *, once: bool = False, max_sleep: float = MAX_SLEEP,
             if time.monotonic() - last_inbound >= INBOUND_EVERY or once:
                 last_inbound = time.monotonic()
                 _poll_inbound(app)
-            done = run_pass(app, should_stop=stop.is_set)
+            try:
+                done = run_pass(app, should_stop=stop.is_set)
+            except Exception:  # noqa: BLE001 - e.g. the database restarting: log, wait, go on
+                if once:
+                    raise
+                log.exception("dispatch pass failed; retrying in a second")
+                stop.wait(MAX_SLEEP)
+                continue
             if once or stop.is_set():
                 return
             if not done:

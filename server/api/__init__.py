@@ -83,7 +83,7 @@ def require_token() -> None:
 
 class _IdConverter(IntegerConverter):
     def __init__(self, map, *args: Any, **kwargs: Any) -> None:  # noqa: A002 - werkzeug's name
-        kwargs.setdefault("max", 2**63 - 1)
+        kwargs.setdefault("max", 2**31 - 1)
         super().__init__(map, *args, **kwargs)
 
 
@@ -93,7 +93,7 @@ def init_api(app: Flask) -> None:
     app.config.setdefault("OPENAPI_VERSION", "3.0.3")
     app.config.setdefault("OPENAPI_URL_PREFIX", API_PREFIX)
     app.config.setdefault("OPENAPI_JSON_PATH", "openapi.json")
-    # Path ids beyond a signed 64-bit integer cannot name a row (and would overflow the
+    # Path ids beyond the 32-bit integer id columns cannot name a row (and would overflow the
     # database driver): such a URL simply does not match, which is a JSON 404.
     app.url_map.converters["int"] = _IdConverter
     api = StepLineApi(app, spec_kwargs={"components": {"securitySchemes": {

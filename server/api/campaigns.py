@@ -93,8 +93,8 @@ def list_enrollments():
         query = query.where(Enrollment.user_id == user.id)
     for key in ("campaign_id", "person_id"):
         if request.args.get(key):
-            if not request.args[key].isdigit():
-                raise Invalid(f"{key} must be a number", key)
+            if not request.args[key].isdigit() or int(request.args[key]) >= 2**31:
+                raise Invalid(f"{key} must be an id (a positive number)", key)
             query = query.where(getattr(Enrollment, key) == int(request.args[key]))
     if request.args.get("state"):
         query = query.where(Enrollment.state == request.args["state"])

@@ -37,9 +37,11 @@ def search():
     session, _, _ = ctx()
     q = (request.args.get("q") or "").strip()
     try:
-        limit = min(int(request.args.get("limit", 100)), 1000)
+        limit = int(request.args.get("limit", 100))
     except ValueError as exc:
         raise Invalid("limit must be a number", "limit") from exc
+    if not 1 <= limit <= 1000:
+        raise Invalid("limit must be between 1 and 1000", "limit")
     query = select(Person).order_by(Person.id).limit(limit)
     if q:
         like = f"%{q.lower()}%"

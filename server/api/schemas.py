@@ -5,9 +5,9 @@ from marshmallow import Schema, validate
 from marshmallow import fields as ma
 
 HHMM = {"format": "%H:%M"}
-# Ids and offsets fit a signed 64-bit integer: anything larger cannot name a row, and
+# Ids and offsets fit the database's 32-bit integer columns: anything larger cannot name a row, and
 # would overflow the database driver (a 500) instead of being a clear 422.
-MAX_ID = 2**63 - 1
+MAX_ID = 2**31 - 1
 ID = validate.Range(1, MAX_ID)
 
 

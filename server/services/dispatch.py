@@ -23,6 +23,7 @@ import os
 import socket
 import uuid
 from collections import defaultdict
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Callable, Mapping
@@ -100,31 +101,56 @@ def _mine() -> tuple[str, str]:
 # ---------------------------------------------------------------------------- the pass
 
 
-def run_pass(app: Flask, batch: int = 50, should_stop: Callable[[], bool] = lambda: False) -> int:
-    """Reconcile stale claims, then send everything due now; returns how many emails it handled."""
+def run_pass(app: Flask, batch: int = 100, should_stop: Callable[[], bool] = lambda: False,
+             threads: int | None = None) -> int:
+    """Reconcile stale claims, then send everything due now; returns how many emails it handled.
+
+    A claimed batch is shared by ``threads`` threads (DISPATCH_THREADS; 1 on SQLite, which has
+    a single writer): most of an email's time is spent waiting for the database and the mail
+    server, so one worker process keeps several in flight. Each email still belongs to
+    exactly one thread, and every state change stays guarded by the claim."""
+    # The CLI hands us ``current_app``, a context-local proxy that other threads cannot see.
+    app = getattr(app, "_get_current_object", lambda: app)()
     with app.app_context():
         factory: sessionmaker[Session] = app.extensions["stepline_sessions"]
         limits = Limits.from_config(app.config)
+        if threads is None:
+            sqlite = app.extensions["stepline_engine"].dialect.name == "sqlite"
+            threads = 1 if sqlite else max(1, int(app.config.get("DISPATCH_THREADS") or 4))
         handled = recover(app, factory, limits)
         while not should_stop():
             with factory() as session:
                 ids = claim(session, get_clock().now(), batch, limits)
             if not ids:
                 break
-            # One session per batch: steps, templates and campaigns are read once per batch,
-            # while each email's own rows are re-read fresh just before its checks.
-            with factory() as session:
-                for index, email_id in enumerate(ids):
-                    if should_stop():
-                        _unclaim(factory, ids[index:])
-                        break
-                    try:
-                        _deliver(app, session, email_id, limits)
-                    except Exception:  # noqa: BLE001 - one bad email must not stop the others
-                        log.exception("email %s: delivery crashed; recovery will reconcile it", email_id)
-                        session.rollback()
-                    handled += 1
+            if threads <= 1 or len(ids) == 1:
+                handled += _deliver_all(app, factory, ids, limits, should_stop)
+                continue
+            slices = [ids[i::threads] for i in range(threads) if ids[i::threads]]
+            with ThreadPoolExecutor(max_workers=len(slices), thread_name_prefix="dispatch") as pool:
+                handled += sum(pool.map(lambda part: _deliver_all(app, factory, part, limits, should_stop),
+                                        slices))
         return handled
+
+
+def _deliver_all(app: Flask, factory: sessionmaker[Session], ids: list[int], limits: Limits,
+                 should_stop: Callable[[], bool]) -> int:
+    """Deliver some claimed emails with one session (steps, templates and campaigns are then
+    read once), while each email's own rows are re-read fresh just before its checks."""
+    handled = 0
+    keep: list[Any] = []  # strong references: the session's identity map only holds weak ones
+    with app.app_context(), factory() as session:
+        for index, email_id in enumerate(ids):
+            if should_stop():
+                _unclaim(factory, ids[index:])
+                break
+            try:
+                _deliver(app, session, email_id, limits, keep)
+            except Exception:  # noqa: BLE001 - one bad email must not stop the others
+                log.exception("email %s: delivery crashed; recovery will reconcile it", email_id)
+                session.rollback()
+            handled += 1
+    return handled
 
 
 def _unclaim(factory: sessionmaker[Session], ids: list[int]) -> None:
@@ -172,13 +198,15 @@ def _apply_caps(session: Session, claimed: list[Any], now: datetime, limits: Lim
         if mailbox_id is None:
             kept += ids
             continue
-        mailbox = session.execute(select(Mailbox).where(Mailbox.id == mailbox_id)
-                                  .with_for_update()).scalar_one()
-        daily = mailbox.daily_cap if mailbox.daily_cap is not None else limits.daily_cap
-        minute = mailbox.minute_cap if mailbox.minute_cap is not None else limits.minute_cap
+        own_daily, own_minute = session.execute(select(Mailbox.daily_cap, Mailbox.minute_cap)
+                                                .where(Mailbox.id == mailbox_id)).one()
+        daily = own_daily if own_daily is not None else limits.daily_cap
+        minute = own_minute if own_minute is not None else limits.minute_cap
         if daily <= 0 and minute <= 0:
             kept += ids
             continue
+        # The mailbox row lock makes "count, then take the free slots" atomic across workers.
+        session.execute(select(Mailbox.id).where(Mailbox.id == mailbox_id).with_for_update())
         free, release = len(ids), now
         for cap, window in ((daily, DAY), (minute, MINUTE)):
             if cap <= 0:
@@ -247,7 +275,7 @@ def presend_problem(session: Session, email: Email, person: Person, enrollment: 
     return None
 
 
-def _deliver(app: Flask, session: Session, email_id: int, limits: Limits) -> None:
+def _deliver(app: Flask, session: Session, email_id: int, limits: Limits, keep: list[Any] | None = None) -> None:
     row = session.execute(
         select(Email, Person, User, Enrollment, Mailbox)
         .join(Person, Person.id == Email.person_id).join(User, User.id == Email.user_id)
@@ -261,6 +289,10 @@ def _deliver(app: Flask, session: Session, email_id: int, limits: Limits) -> Non
         session.rollback()
         return
     now = get_clock().now()
+    if keep is not None and enrollment is not None and len(keep) < 1000:
+        # The campaign (and, through it, its steps and templates) is then read once per batch.
+        keep.append(enrollment.campaign)
+        keep.extend(enrollment.campaign.steps)
     if enrollment is not None and enrollment.state == "paused":
         _release(session, email, status="paused", due_at=email.due_at, count_attempt=False)
         return

@@ -22,7 +22,7 @@ import re
 from dataclasses import dataclass, field
 from datetime import datetime
 from email.message import EmailMessage, Message
-from typing import Any, Iterable
+from typing import Any
 
 from flask import Flask
 from sqlalchemy import select

@@ -118,7 +118,7 @@ def launch(session: Session, user: User, campaign_id: int, *, people: list[Any],
     wanted: list[int] = []
     seen: set[int] = set()
     for raw in people:
-        if not isinstance(raw, int) or isinstance(raw, bool) or not 0 < raw < 2**63:
+        if not isinstance(raw, int) or isinstance(raw, bool) or not 0 < raw < 2**31:
             refused.append({"person_id": raw, "reason": "not a person id"})
         elif raw in seen:
             refused.append({"person_id": raw, "reason": "listed twice in this launch"})

@@ -2,17 +2,15 @@
 with bodies shaped like the documented ones, and the exact requests are asserted."""
 from __future__ import annotations
 
-import json
 from datetime import timedelta
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
 import responses
-from sqlalchemy import update
 
 from server.adapters.providers import graph
 from server.crypto import decrypt
-from server.models import Email, Mailbox
+from server.models import Mailbox
 from server.services.dispatch import run_pass
 from tests.adapters.helpers import TWO_STEPS, emails, launch_one, oauth_mailbox, parse_raw
 

@@ -160,3 +160,10 @@ def test_unknown_ids_in_paths_are_json_404s(world: World):
 def test_a_wrong_method_is_a_json_405(world: World):
     _error(world.api.client.delete("/api/v1/campaigns", headers={"Authorization": f"Bearer {world.api.token}"}),
            405)
+
+
+def test_out_of_range_query_parameters_outside_the_openapi_document_are_422(world: World):
+    for path, query, field in (("/people", {"limit": -5}, "limit"), ("/people", {"limit": "x"}, "limit"),
+                               ("/enrollments", {"campaign_id": str(2**40)}, "campaign_id"),
+                               ("/enrollments", {"person_id": "-1"}, "person_id")):
+        _error(world.api.get(path, query_string=query), 422, field)

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import json
 
-import pytest
 from googleapiclient.http import HttpMockSequence
 from sqlalchemy import select
 
@@ -137,3 +136,40 @@ def test_gmail_history_polling_finds_the_reply_and_ends_the_enrollment(app, cloc
     with app.extensions["stepline_sessions"]() as session:
         assert session.scalars(select(Enrollment)).one().state == "replied"
         assert session.get(Mailbox, box).inbound_cursor == "1003"
+
+
+def test_graph_inbox_polling_reads_new_messages_as_mime_and_ends_the_enrollment(app, clock, rep, make_person,
+                                                                                 make_campaign):
+    import responses
+
+    from server.adapters.providers import graph
+    from server.models import Mailbox
+    from tests.adapters.test_graph_provider import LOGIN, MESSAGES, OPENID, SEND, TOKEN
+
+    app.config.update(MS_CLIENT_ID="client", MS_CLIENT_SECRET="secret")
+    graph._tokens.clear()
+    graph._apps.clear()
+    box = oauth_mailbox(app, clock, rep.user_id, "graph", "ann@contoso.example", "0.refresh")
+    person = make_person(rep, email="pat@prospect.example")
+    campaign = make_campaign(rep, STEPS)
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as http:
+        http.get(f"{LOGIN}/common/v2.0/.well-known/openid-configuration", json=OPENID)
+        http.post(f"{LOGIN}/common/oauth2/v2.0/token", json=TOKEN)
+        http.post(SEND, status=202)
+        http.get(MESSAGES, json={"value": []})
+        rep.post(f"/campaigns/{campaign['id']}/launch", json={"people": [person], "mailbox_id": box, "send_at": "now"})
+        run_pass(app)
+        with app.extensions["stepline_sessions"]() as session:
+            first = session.scalars(select(Email).where(Email.status == "sent")).one()
+            session.get(Mailbox, box).inbound_cursor = "2026-03-02T13:00:00Z"
+            session.commit()
+        inbox = "https://graph.microsoft.com/v1.0/me/mailFolders/inbox/messages"
+        http.get(inbox, json={"value": [{"id": "AAMkReply1", "receivedDateTime": "2026-03-02T13:05:00Z"}]})
+        http.get(f"{MESSAGES}/AAMkReply1/$value", body=_reply(first.message_id),
+                 content_type="message/rfc822")
+        assert poll_all(app) == 1
+        listing = next(c for c in http.calls if c.request.url.startswith(inbox))
+        assert "receivedDateTime+gt+2026-03-02T13%3A00%3A00Z" in listing.request.url
+    with app.extensions["stepline_sessions"]() as session:
+        assert session.scalars(select(Enrollment)).one().state == "replied"
+        assert session.get(Mailbox, box).inbound_cursor == "2026-03-02T13:05:00Z"

@@ -148,3 +148,22 @@ def test_a_rep_signed_in_to_the_web_app_gets_the_sender_cookie_and_their_pixel_l
         web_session.clear()
     browser.get(sent.pixel_path, headers={"User-Agent": HUMAN_UA})
     assert _events(app, "opened") == []
+
+
+def test_rewriting_leaves_unsubscribe_and_non_web_links_alone_and_puts_the_pixel_inside_the_body(app):
+    from types import SimpleNamespace
+
+    body = ('<html><body><a href="https://acme.example/a">a</a> <a href="http://localhost/u/tok">leave</a> '
+            '<a href="tel:+15551234">call</a> <a href="#top">top</a></body></html>')
+    out = tracking.rewrite_html(body, SimpleNamespace(id=5, enrollment_id=None), app.config)
+    assert out.count("/t/c/") == 1 and 'href="http://localhost/u/tok"' in out and 'href="tel:+15551234"' in out
+    assert out.index("/t/o/") < out.index("</body>")
+    assert tracking.rewrite_html(body, SimpleNamespace(id=5, enrollment_id=None), {"SECRET_KEY": "k"}) == body
+
+
+def test_a_head_request_from_a_link_checker_redirects_but_counts_as_a_machine(app, send_one):
+    sent = send_one()
+    response = app.test_client().head(sent.link_paths[0], headers={"User-Agent": HUMAN_UA})
+    assert response.status_code == 302
+    [clicked] = _events(app, "clicked")
+    assert clicked.data["machine"] is True and clicked.data["machine_reason"] == "HEAD request"
