@@ -77,8 +77,8 @@ class Server:
         self.port = free_port()
         args = [GUNICORN, "-w", str(workers), "-b", f"127.0.0.1:{self.port}", "--timeout", str(timeout),
                 "--log-level", "warning"]
-        if threads > 1:
-            args += ["-k", "gthread", "--threads", str(threads)]
+        # gthread even with one thread: it keeps client connections alive, the sync worker does not.
+        args += ["-k", "gthread", "--threads", str(threads)]
         env = os.environ | {"DATABASE_URL": url, "SECRET_KEY": "bench"}
         self.process = subprocess.Popen(args + ["server:create_app()"], cwd=ROOT, env=env, start_new_session=True)
         deadline = time.monotonic() + 60

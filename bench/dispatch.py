@@ -14,6 +14,7 @@ import signal
 import statistics
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import uuid
@@ -105,13 +106,18 @@ def _run(url: str, workers: int, emails: int, handler: CountingHandler) -> dict[
     engine = create_engine(url)
     with engine.begin() as conn:  # reset between runs
         conn.execute(text("UPDATE emails SET status='scheduled', sent_at=NULL, claimed_by=NULL, claimed_at=NULL, "
-                          "attempts=0, due_at=now() + interval '30 days'"))
-        conn.execute(text("DELETE FROM events WHERE type='sent'"))
+                          "attempts=0, failure_reason=NULL, due_at=now() + interval '30 days'"))
+        conn.execute(text("UPDATE enrollments SET state='active', ended_at=NULL, "
+                          "current_step_id=(SELECT min(id) FROM steps)"))
+        conn.execute(text("UPDATE enrollment_steps SET status='current', done_at=NULL"))
+        conn.execute(text("DELETE FROM events WHERE type IN ('sent', 'finished', 'failed')"))
     handler.ids.clear()
     env = os.environ | {"DATABASE_URL": url, "SECRET_KEY": "bench", "PUBLIC_BASE_URL": "http://localhost",
                         "MAILBOX_DAILY_CAP": "0", "MAILBOX_MINUTE_CAP": "0"}
-    procs = [subprocess.Popen([STEPLINE, "worker"], cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
-                              stderr=subprocess.DEVNULL) for _ in range(workers)]
+    logs = [open(Path(tempfile.gettempdir()) / f"stepline-bench-worker-{workers}-{i}.log", "w")
+            for i in range(workers)]
+    procs = [subprocess.Popen([STEPLINE, "worker"], cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=log)
+             for log in logs]
     time.sleep(8)  # let every worker import and reach its idle loop; startup is not what we measure
     with engine.begin() as conn:
         due = conn.execute(text("SELECT now()")).scalar_one()
@@ -120,9 +126,12 @@ def _run(url: str, workers: int, emails: int, handler: CountingHandler) -> dict[
     while time.monotonic() < deadline:
         time.sleep(0.5)
         with engine.connect() as conn:
-            left = conn.execute(text("SELECT count(*) FROM emails WHERE status <> 'sent'")).scalar_one()
+            left = conn.execute(text("SELECT count(*) FROM emails WHERE status IN "
+                                     "('scheduled', 'pending', 'sending')")).scalar_one()
         if left == 0:
             break
+        if all(p.poll() is not None for p in procs):
+            raise SystemExit(f"every worker died; see {logs[0].name}")
     for p in procs:
         p.send_signal(signal.SIGTERM)
     for p in procs:
@@ -133,7 +142,8 @@ def _run(url: str, workers: int, emails: int, handler: CountingHandler) -> dict[
         last = conn.execute(text("SELECT extract(epoch FROM max(sent_at) - min(due_at)) FROM emails")).scalar_one()
     engine.dispose()
     duplicates = sum(n - 1 for n in handler.ids.values() if n > 1)
-    return {"workers": workers, "sent": len(lags), "seconds": float(last),
+    last = float(last or 0)
+    return {"workers": workers, "sent": len(lags), "not_sent": emails - len(lags), "seconds": last,
             "rate": len(lags) / float(last) if last else 0.0,
             "p50": statistics.median(lags) if lags else float("nan"),
             "p99": lags[int(0.99 * (len(lags) - 1))] if lags else float("nan"), "duplicates": duplicates}
@@ -155,10 +165,11 @@ def main() -> None:
         started = time.monotonic()
         _setup(url, args.emails, args.mailboxes, port)
         print(f"setup: {args.emails} emails across {args.mailboxes} mailboxes in {time.monotonic() - started:.1f}s")
-        print(f"{'workers':>7} {'sent':>6} {'seconds':>8} {'emails/s':>9} {'lag p50':>8} {'lag p99':>8} {'dups':>5}")
+        print(f"{'workers':>7} {'sent':>6} {'failed':>6} {'seconds':>8} {'emails/s':>9} {'lag p50':>8} {'lag p99':>8} "
+              f"{'dups':>5}")
         for workers in [int(w) for w in args.workers.split(",")]:
             r = _run(url, workers, args.emails, handler)
-            print(f"{r['workers']:>7} {r['sent']:>6} {r['seconds']:>8.1f} {r['rate']:>9.1f} {r['p50']:>7.2f}s "
+            print(f"{r['workers']:>7} {r['sent']:>6} {r['not_sent']:>6} {r['seconds']:>8.1f} {r['rate']:>9.1f} {r['p50']:>7.2f}s "
                   f"{r['p99']:>7.2f}s {r['duplicates']:>5}", flush=True)
     finally:
         controller.stop()

@@ -11,6 +11,7 @@ second and the serving worker's peak memory (VmHWM). Goal: 3 s or less.
 from __future__ import annotations
 
 import argparse
+import os
 import time
 from datetime import datetime, timezone
 
@@ -78,7 +79,8 @@ def run(kind: str, people: int) -> None:
     enrolled = len(body.get("enrolled", [])) if isinstance(body, dict) else 0
     refused = len(body.get("refused", [])) if isinstance(body, dict) else 0
     print(f"{kind:9s} launch of {people:,} people: HTTP {status}, {enrolled:,} enrolled, {refused} refused, "
-          f"{elapsed:.2f} s, {enrolled / elapsed:,.0f} people/s, peak worker memory {peak:.0f} MB", flush=True)
+          f"{elapsed:.2f} s, {enrolled / elapsed:,.0f} people/s, peak worker memory {peak:.0f} MB "
+          f"(load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs)", flush=True)
 
 
 def main() -> None:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import statistics
 import time
 from datetime import datetime, timezone
@@ -96,7 +97,9 @@ def _report(label: str, latencies: list[float], errors: int, seconds: float) -> 
     count = len(latencies)
     p50 = statistics.median(latencies) * 1000
     p99 = latencies[min(count - 1, int(count * 0.99))] * 1000
-    print(f"{label}: {count / seconds:,.0f} req/s, p50 {p50:.1f} ms, p99 {p99:.1f} ms, {errors} errors", flush=True)
+    load1 = os.getloadavg()[0]
+    print(f"{label}: {count / seconds:,.0f} req/s, p50 {p50:.1f} ms, p99 {p99:.1f} ms, {errors} errors "
+          f"(load average {load1:.1f} on {os.cpu_count()} CPUs)", flush=True)
 
 
 def main() -> None:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import html
+import importlib
 import re
 from email.headerregistry import Address
 from email.message import EmailMessage
@@ -32,8 +33,10 @@ def _one_line(value: str | None) -> str:
 def _rewrite_for_tracking(body_html: str, email: Email, config) -> str:
     """The open/click tracking hook (server.services.tracking, issue 7), identity without it."""
     try:
-        from server.services import tracking  # noqa: PLC0415 - optional module, imported lazily
-    except ImportError:
+        tracking = importlib.import_module("server.services.tracking")
+    except ModuleNotFoundError as exc:
+        if exc.name != "server.services.tracking":
+            raise
         return body_html
     rewrite = getattr(tracking, "rewrite_html", None)
     return rewrite(body_html, email, config) if rewrite else body_html

@@ -1,6 +1,8 @@
 """Request and response schemas: they validate input and write the OpenAPI document."""
 from __future__ import annotations
 
+from datetime import date, datetime, timezone
+
 from marshmallow import Schema, validate
 from marshmallow import fields as ma
 
@@ -9,6 +11,12 @@ HHMM = {"format": "%H:%M"}
 # would overflow the database driver (a 500) instead of being a clear 422.
 MAX_ID = 2**31 - 1
 ID = validate.Range(1, MAX_ID)
+# Campaign dates and instants live in this century: the scheduler adds days to them, and a
+# year-9999 date would overflow Python's calendar (a 500) instead of being a clear 422.
+FIRST_DAY, LAST_DAY = date(2000, 1, 1), date(2099, 12, 31)
+DAY_RANGE = validate.Range(FIRST_DAY, LAST_DAY, error="must be between 2000-01-01 and 2099-12-31")
+INSTANT_RANGE = validate.Range(datetime(2000, 1, 1, tzinfo=timezone.utc), datetime(2099, 12, 31, tzinfo=timezone.utc),
+                               error="must be between 2000-01-01 and 2099-12-31")
 
 
 class ErrorBody(Schema):
@@ -156,17 +164,17 @@ class CampaignOut(Schema):
 
 
 class TimelineArgs(Schema):
-    start = ma.AwareDateTime(required=True)
+    start = ma.AwareDateTime(required=True, validate=INSTANT_RANGE)
     timezone = ma.Str()
-    send_at = ma.AwareDateTime()
-    start_date = ma.Date()
+    send_at = ma.AwareDateTime(validate=INSTANT_RANGE)
+    start_date = ma.Date(validate=DAY_RANGE)
 
 
 class LaunchIn(Schema):
     # Items are judged one by one by the launch (a bad id is refused, the rest enrolled).
     people = ma.List(ma.Raw(allow_none=True), required=True, validate=validate.Length(1, 10_000))
     mailbox_id = ma.Int(allow_none=True, validate=ID)
-    start_date = ma.Date(allow_none=True)
+    start_date = ma.Date(allow_none=True, validate=DAY_RANGE)
     send_at = ma.Str(allow_none=True)
     step_times = ma.Dict(keys=ma.Str(), values=ma.Str(), allow_none=True)
 
@@ -186,7 +194,7 @@ class TaskListArgs(Schema):
 class TaskSendIn(Schema):
     subject = ma.Str(validate=validate.Length(1, 998))
     body_html = ma.Str(validate=validate.Length(max=500_000))
-    send_at = ma.AwareDateTime()
+    send_at = ma.AwareDateTime(validate=INSTANT_RANGE)
 
 
 class EmailListArgs(Schema):

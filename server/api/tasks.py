@@ -9,7 +9,7 @@ blp = Blueprint("tasks", __name__, url_prefix="/api/v1/tasks", description="The 
 
 
 @blp.route("", methods=["GET"])
-@blp.arguments(TaskListArgs, location="query")
+@blp.arguments(TaskListArgs(), location="query")  # an instance: no schema built per request
 def list_tasks(args):
     """Only the caller's own tasks. Built as plain dicts: this is the hottest read path."""
     session, user, now = ctx()

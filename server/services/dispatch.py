@@ -9,12 +9,15 @@ Exactly once is a property of the states, not of luck:
 * **caps** are checked in that same transaction while holding the mailbox row lock, so two
   workers cannot both take the last slot of a mailbox's rolling-24-hour or per-minute cap;
   what does not fit goes to ``pending`` until the instant capacity returns (never dropped).
-* **send**, then **mark sent** with an UPDATE guarded by ``status='sending' AND claimed_by=me``.
-  A worker killed between the two leaves the row in ``sending``.
-* **recovery** takes over ``sending`` rows whose claim is older than the lease and asks the
-  provider whether the message went out (Gmail: ``rfc822msgid:`` search; Graph:
-  ``internetMessageId`` filter). SMTP cannot answer, so the email becomes ``unknown`` for a
-  human to check and retry; it is never resent blindly.
+* **hand over**: just before one email goes to the provider its claim is marked (committed)
+  as handed over; then **send**, then **mark sent** with an UPDATE guarded by
+  ``status='sending' AND claimed_by=me``. A worker killed in between leaves the row in
+  ``sending``.
+* **recovery** takes over ``sending`` rows whose claim is older than the lease. A claim that
+  was never handed over goes back to the queue (nothing left the building). A handed-over one
+  is reconciled: the provider is asked whether the message went out (Gmail: ``rfc822msgid:``
+  search; Graph: ``internetMessageId`` filter). SMTP cannot answer, so the email becomes
+  ``unknown`` for a human to check and retry; it is never resent blindly.
 """
 from __future__ import annotations
 
@@ -44,7 +47,7 @@ from server.adapters.providers import (
     provider_for,
 )
 from server.clock import get_clock
-from server.domain.templates import MissingMergeField, TemplateSyntaxProblem, render_template
+from server.domain.templates import TemplateSyntaxProblem, missing_field
 from server.models import Email, Enrollment, Mailbox, Person, Step, User
 from server.services import events
 from server.services.engine import Sender, finish_current_step
@@ -266,12 +269,13 @@ def presend_problem(session: Session, email: Email, person: Person, enrollment: 
             user = session.get(User, email.user_id)
             sender = Sender.of(user, mailbox)
             try:
-                render_template(subject, body, merge_data(person) | {"id": person.id},
-                                {"name": sender.name, "email": sender.address})
-            except MissingMergeField as exc:
-                return f"missing merge data: {exc.field}"
+                # Renders only when the person lacks a field the templates name (cheap otherwise).
+                field = missing_field((subject, body), merge_data(person), {"name": sender.name,
+                                                                           "email": sender.address})
             except TemplateSyntaxProblem as exc:
                 return f"template error: {exc.message}"
+            if field:
+                return f"missing merge data: {field}"
     return None
 
 

@@ -116,8 +116,12 @@ def _task_title(step: Step, person: dict[str, Any], subject: str | None) -> str:
 
 
 def start_steps(session: Session, campaign: Campaign, steps: Sequence[Step], items: Sequence[Becoming], *,
-                now: datetime, senders: dict[int | None, Sender]) -> None:
-    """Make ``steps[item.index]`` current for every item: schedule it, create its task or email."""
+                now: datetime, senders: dict[int | None, Sender], mark_current: bool = True) -> None:
+    """Make ``steps[item.index]`` current for every item: schedule it, create its task or email.
+
+    ``mark_current=False`` when the enrollments were just inserted already pointing at the
+    step (a launch): rewriting 10,000 fresh rows only to set that column costs PostgreSQL a
+    second copy of each."""
     rules = [step_rule(s) for s in steps]
     calendars: dict[str, schedule.Calendar] = {}
     scheduled_cache: dict[tuple, schedule.Scheduled] = {}
@@ -212,6 +216,7 @@ def start_steps(session: Session, campaign: Campaign, steps: Sequence[Step], ite
             es_rows[es_index]["email_id"] = by_enrollment[es_rows[es_index]["enrollment_id"]]
     if es_rows:
         bulk_insert(session, EnrollmentStep.__table__, es_rows)
+    if es_rows and mark_current:
         by_step: dict[int, list[int]] = {}
         for r in es_rows:
             by_step.setdefault(r["step_id"], []).append(r["enrollment_id"])

@@ -91,9 +91,16 @@ def resume(session: Session, e: Enrollment, *, now: datetime) -> None:
                 EnrollmentStep.enrollment_id == e.id, EnrollmentStep.step_id == previous.id)).scalar_one_or_none()
         item = becoming(session, e, index, prev_done_at=prev_row.done_at if prev_row else None,
                         previous_step=previous, on_date=new_date)
+        explicit = None
+        if index == 0 and e.send_at is not None:
+            # The instant chosen at launch moves by the paused days too, at the same local time.
+            chosen_day = cal.local_date(e.send_at)
+            if paused_days > 0:
+                chosen_day = cal.roll_forward(chosen_day + timedelta(days=paused_days))
+            explicit = cal.at(chosen_day, cal.local_time(e.send_at))
         planned = schedule.schedule_step([step_rule(s) for s in steps], index, cal, now=now, day1=e.day1,
                                          prev_done_at=item.prev_done_at, sent_history=item.sent_history,
-                                         overrides=overrides_for(None, e.step_times or {}), on_date=new_date)
+                                         overrides=overrides_for(explicit, e.step_times or {}), on_date=new_date)
         row.date, row.due_at = planned.date, planned.due_at
         if planned.due_at is not None:
             session.execute(update(Email).where(Email.enrollment_id == e.id, Email.step_id == row.step_id,

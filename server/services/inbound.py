@@ -183,6 +183,8 @@ def poll_imap(session: Session, mailbox: Mailbox, config: Any, *, now: datetime)
         imaplib.IMAP4(mailbox.imap_host, port, timeout=30)
     handled = 0
     try:
+        if port != 993 and "STARTTLS" in conn.capabilities:
+            conn.starttls()  # never send the password in clear when the server offers TLS
         if mailbox.secret_enc:
             conn.login(mailbox.smtp_username or mailbox.address, decrypt(mailbox.secret_enc, dict(config)))
         conn.select("INBOX", readonly=True)

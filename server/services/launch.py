@@ -7,7 +7,7 @@ and refuse the whole request with 422.
 """
 from __future__ import annotations
 
-from datetime import date, datetime, time
+from datetime import date, datetime, time, timezone
 from typing import Any, Callable
 
 from sqlalchemy import select
@@ -41,6 +41,12 @@ def _parse_send_at(raw: Any, now: datetime) -> datetime | None:
             raise Invalid("send_at must be \"now\" or an ISO 8601 instant with offset", "send_at") from exc
     if value.tzinfo is None:
         raise Invalid("send_at needs a UTC offset (e.g. 2026-03-02T09:30:00-05:00)", "send_at")
+    try:
+        year = value.astimezone(timezone.utc).year
+    except OverflowError:  # 9999-12-31T23:59-12:00 is past the last representable UTC instant
+        year = 0
+    if not 2000 <= year <= 2099:
+        raise Invalid("send_at must be between 2000-01-01 and 2099-12-31", "send_at")
     return value
 
 
@@ -203,7 +209,7 @@ def _insert(session: Session, campaign: Campaign, steps: list, accepted: list[tu
         return []
     rows = [{"campaign_id": campaign.id, "person_id": p.id, "user_id": sender_user.id,
              "mailbox_id": mailbox.id if mailbox else None, "state": "active", "success": False,
-             "timezone": zone, "day1": day1, "current_step_id": None, "send_at": send_at,
+             "timezone": zone, "day1": day1, "current_step_id": steps[0].id, "send_at": send_at,
              "step_times": step_times, "created_at": now} for p, zone, day1 in accepted]
     by_person = bulk_insert(session, Enrollment.__table__, rows, "person_id")
     ids = [by_person[p.id] for p, _zone, _day1 in accepted]
@@ -213,7 +219,7 @@ def _insert(session: Session, campaign: Campaign, steps: list, accepted: list[tu
                               "company": p.company, "title": p.title, "fields": p.fields or {}},
                       zone=zone, day1=day1, index=0, send_at=send_at, step_times=step_times)
              for eid, (p, zone, day1) in zip(ids, accepted)]
-    start_steps(session, campaign, steps, items, now=now, senders={mailbox_id: sender})
+    start_steps(session, campaign, steps, items, now=now, senders={mailbox_id: sender}, mark_current=False)
     record_events(session, [{"type": "enrolled", "at": now, "user_id": sender_user.id, "person_id": p.id,
                                   "campaign_id": campaign.id, "step_id": None, "enrollment_id": eid}
                                  for eid, (p, _z, _d) in zip(ids, accepted)])

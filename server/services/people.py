@@ -5,7 +5,7 @@ from datetime import datetime
 from typing import Any, Iterable
 
 from email_validator import EmailNotValidError, validate_email
-from sqlalchemy import func, insert, select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from server.errors import Conflict, Invalid, NotFound
@@ -96,7 +96,12 @@ def create_many(session: Session, people: Iterable[dict[str, Any]], *, now: date
         indexes.append(index)
     ids: list[int] = []
     if created_rows:
-        ids = list(session.scalars(insert(Person).returning(Person.id, sort_by_parameter_order=True), created_rows))
+        # Keyed by the (unique) email rather than by parameter order, which SQLite can only keep by
+        # inserting row by row; on PostgreSQL this streams the rows with COPY.
+        from server.services.engine import bulk_insert
+
+        by_email = bulk_insert(session, Person.__table__, created_rows, "email")
+        ids = [by_email[row["email"]] for row in created_rows]
     return ids, errors
 
 

@@ -11,7 +11,6 @@ import nh3
 from sqlalchemy import Date, Integer, Select, and_, bindparam, case, or_, select
 from sqlalchemy.orm import Session
 
-from server.domain.templates import render_subject
 from server.errors import Conflict, Invalid, NotFound
 from server.models import Campaign, Email, Enrollment, EnrollmentStep, Mailbox, Person, Task, User
 from server.services import events
@@ -152,7 +151,9 @@ def send_task(session: Session, user: User, task_id: int, *, now: datetime, subj
         mailbox = session.scalars(select(Mailbox).where(Mailbox.user_id == task.user_id)).first()
     if mailbox is None:
         raise Invalid("connect a mailbox before sending email tasks", "mailbox_id")
-    final_subject = render_subject(subject, {}) if subject is not None else task.email_subject
+    # The rep's edit is the final text, not a template: keep braces as typed, only fold it onto
+    # one line so no header can be injected.
+    final_subject = " ".join(subject.split()) if subject is not None else task.email_subject
     if subject is not None and not final_subject:
         raise Invalid("the subject cannot be empty", "subject")
     edited = nh3.clean(body_html) if body_html is not None else task.email_body_html

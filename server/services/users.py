@@ -6,7 +6,7 @@ import secrets
 from datetime import datetime
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, select
 from sqlalchemy.orm import Session
 from werkzeug.security import check_password_hash, generate_password_hash
 
@@ -53,9 +53,13 @@ def create_token(session: Session, user: User, *, now: datetime, name: str = "")
     return token
 
 
+_USER_BY_TOKEN = select(User).join(ApiToken, ApiToken.user_id == User.id).where(
+    ApiToken.token_hash == bindparam("token_hash"))
+
+
 def user_for_token(session: Session, token: str) -> User | None:
-    row = session.execute(select(ApiToken).where(ApiToken.token_hash == hash_token(token))).scalar_one_or_none()
-    return row.user if row else None
+    """Every API request runs this: one prebuilt statement loading only the user."""
+    return session.execute(_USER_BY_TOKEN, {"token_hash": hash_token(token)}).scalar_one_or_none()
 
 
 def find_by_email(session: Session, email: str) -> User | None:

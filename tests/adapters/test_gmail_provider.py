@@ -84,6 +84,19 @@ def test_gmail_429_is_honoured_with_its_retry_after(app, clock, rep, make_person
     assert "User-rate limit exceeded" in email.failure_reason
 
 
+def test_gmails_daily_sending_limit_holds_the_email_for_the_rolling_day(app, clock, rep, make_person, make_campaign,
+                                                                        transport, gmail_box):
+    launch_one(rep, make_person, make_campaign, gmail_box, TWO_STEPS[:1])
+    transport._iterable.extend([TOKEN, ({"status": "429"}, json.dumps({"error": {
+        "code": 429, "message": "Daily user sending limit exceeded. For more information on Gmail sending limits, "
+        "see the Gmail Help Center.", "errors": [{"reason": "dailyLimitExceeded", "domain": "usageLimits"}],
+        "status": "RESOURCE_EXHAUSTED"}}))])
+    run_pass(app)
+    (email,) = emails(app)
+    assert (email.status, email.due_at) == ("pending", clock.now() + timedelta(hours=24))
+    assert "Daily user sending limit exceeded" in email.failure_reason
+
+
 def test_gmail_500_is_retried_with_backoff(app, clock, rep, make_person, make_campaign, transport, gmail_box):
     launch_one(rep, make_person, make_campaign, gmail_box, TWO_STEPS[:1])
     transport._iterable.extend([TOKEN, ({"status": "500"}, json.dumps(

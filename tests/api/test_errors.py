@@ -167,3 +167,23 @@ def test_out_of_range_query_parameters_outside_the_openapi_document_are_422(worl
                                ("/enrollments", {"campaign_id": str(2**40)}, "campaign_id"),
                                ("/enrollments", {"person_id": "-1"}, "person_id")):
         _error(world.api.get(path, query_string=query), 422, field)
+
+
+def test_dates_and_instants_outside_2000_to_2099_are_422_not_a_calendar_overflow(world: World):
+    c = world.campaign([{"day": 1, "type": "call"}, {"day": 300, "type": "call"}])
+    for query, field in (({"start": "9999-12-31T00:00:00+00:00"}, "start"),
+                         ({"start": "0001-01-01T00:00:00+00:00"}, "start"),
+                         ({"start": "2026-03-02T08:00:00-05:00", "start_date": "9999-12-31"}, "start_date"),
+                         ({"start": "2026-03-02T08:00:00-05:00", "send_at": "9999-12-31T23:59:00-12:00"}, "send_at")):
+        _error(world.api.get(f"/campaigns/{c['id']}/timeline", query_string=query), 422, field)
+    for body, field in (({"start_date": "9999-12-31"}, "start_date"), ({"start_date": "0001-01-01"}, "start_date")):
+        _error(world.api.post(f"/campaigns/{c['id']}/launch", json={"people": [world.person()]} | body), 422, field)
+    email = world.campaign([world.email_step(1, "choose_at_launch")])
+    for send_at in ("9999-12-31T23:59:00-12:00", "0001-01-01T00:00:00+14:00", "2150-01-01T00:00:00Z"):
+        _error(world.api.post(f"/campaigns/{email['id']}/launch", json={
+            "people": [world.person()], "mailbox_id": world.mailbox_id, "send_at": send_at}), 422, "send_at")
+    task_campaign = world.campaign([world.email_step(1, "task")])
+    eid = world.launch_one(task_campaign["id"])
+    _error(world.api.post(f"/tasks/{world.task_for(eid)['id']}/send", json={"send_at": "9999-12-31T23:59:00-12:00"}),
+           422, "send_at")
+    assert world.db_rows(Enrollment, campaign_id=email["id"]) == []

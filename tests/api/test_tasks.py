@@ -173,3 +173,20 @@ def test_failed_email_shows_its_reason_and_can_be_retried(world: World, app):
     response = world.api.post(f"/emails/{email_id}/retry")
     assert response.status_code == 200 and response.json["status"] == "scheduled"
     assert world.api.post(f"/emails/{email_id}/retry").status_code == 409
+
+
+def test_an_edited_subject_is_sent_as_typed_even_with_braces_on_one_line(world: World):
+    campaign = world.campaign([world.email_step(1, "task")])
+    for typed, sent in (("Re: {{ plan }} pricing", "Re: {{ plan }} pricing"), ("{% if %} odd", "{% if %} odd"),
+                        ("Hi\r\nBcc: x@evil.example", "Hi Bcc: x@evil.example")):
+        eid = world.launch_one(campaign["id"])
+        response = world.api.post(f"/tasks/{world.task_for(eid)['id']}/send", json={"subject": typed})
+        assert response.status_code == 200, response.json
+        assert world.scheduled_email(eid)["subject"] == sent
+
+
+def test_a_whitespace_only_subject_is_refused(world: World):
+    campaign = world.campaign([world.email_step(1, "task")])
+    eid = world.launch_one(campaign["id"])
+    response = world.api.post(f"/tasks/{world.task_for(eid)['id']}/send", json={"subject": "   "})
+    assert response.status_code == 422 and response.json["error"]["field"] == "subject"

@@ -209,6 +209,20 @@ def test_the_default_daily_cap_comes_from_configuration(app, rep, clock, make_ma
     assert sorted(e.status for e in _emails(app)) == ["pending", "sent"]
 
 
+def test_the_daily_cap_holds_across_workers_racing_for_the_same_mailbox(
+        app, rep, clock, make_mailbox, make_person, make_campaign, smtp_sink):
+    mailbox = make_mailbox(rep, port=smtp_sink.port, daily_cap=5)
+    _launch(rep, make_mailbox, make_person, make_campaign, smtp_sink, people=20, mailbox=mailbox)
+    threads = [threading.Thread(target=run_pass, args=(app,), kwargs={"batch": 3, "threads": 1}) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(smtp_sink.received) == 5
+    statuses = sorted(e.status for e in _emails(app))
+    assert statuses.count("sent") == 5 and statuses.count("pending") == 15
+
+
 # ---------------------------------------------------------------- recovery and concurrency
 
 

@@ -312,3 +312,46 @@ def test_a_removed_scheduled_email_step_still_sends_and_then_the_enrollment_fini
     assert world.task_for(eid)["type"] == "call"
     world.complete(world.task_for(eid)["id"])
     assert world.enrollment(eid)["state"] == "finished"
+
+
+def test_a_step_changed_after_launch_to_need_a_missing_field_refuses_to_advance_naming_it(world: World):
+    campaign = world.campaign([{"day": 1, "type": "call"}, world.email_step(2, "at_time", time="09:00")],
+                              NO_WEEKEND_SKIP)
+    eid = world.launch_one(campaign["id"])
+    steps = campaign["steps"]
+    world.api.patch(f"/campaigns/{campaign['id']}", json={"steps": [
+        {"id": steps[0]["id"], "day": 1, "type": "call"},
+        {"id": steps[1]["id"], "day": 2, "type": "email", "send_option": "at_time", "time": "09:00",
+         "subject": "About {{ plan }}", "body_html": "<p>x</p>"}]})
+    task = world.task_for(eid)
+    response = world.api.post(f"/tasks/{task['id']}/complete")
+    assert response.status_code == 422, response.json
+    assert response.json["error"]["field"] == "plan"
+    # Nothing moved: the task is still open and no email exists.
+    assert world.task_for(eid)["id"] == task["id"]
+    assert world.db_rows(Email, enrollment_id=eid) == []
+
+
+def test_a_follow_up_keeps_the_providers_thread_of_the_previous_email(world: World, app):
+    campaign = world.campaign([world.email_step(1, "at_time", time="09:00"),
+                               world.email_step(2, "at_time", time="09:00", follow_up=True)], NO_WEEKEND_SKIP)
+    eid = world.launch_one(campaign["id"])
+    first = world.scheduled_email(eid)
+    with app.extensions["stepline_sessions"]() as session:  # what a Gmail/Graph send records
+        session.get(Email, first["id"]).provider_thread_id = "thread-abc"
+        session.commit()
+    world.send_when_due(eid)
+    assert _email_row(world, world.scheduled_email(eid)["id"]).provider_thread_id == "thread-abc"
+
+
+def test_send_at_now_with_a_future_start_date_is_refused_naming_start_date(world: World):
+    campaign = world.campaign([world.email_step(1, "choose_at_launch")])
+    body = world.launch(campaign["id"], [world.person()], expect=422, send_at="now", start_date="2026-03-09")
+    assert body["error"]["field"] == "start_date"
+    assert world.db_rows(Enrollment) == []
+
+
+def test_send_at_on_a_campaign_whose_first_step_is_a_task_is_refused(world: World):
+    campaign = world.campaign([{"day": 1, "type": "call"}])
+    body = world.launch(campaign["id"], [world.person()], expect=422, send_at="now")
+    assert body["error"]["field"] == "send_at"

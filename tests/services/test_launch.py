@@ -308,3 +308,64 @@ def test_two_concurrent_launches_of_the_same_people_enroll_each_person_exactly_o
     assert len(refused) == len(people)
     assert sorted(e.person_id for e in world.db_rows(Enrollment)) == sorted(people)
     assert len(world.db_rows(Email)) == len(people)
+
+
+def test_resume_shifts_a_choose_at_launch_send_time_by_the_paused_days(world: World):
+    campaign = world.campaign([world.email_step(1, "choose_at_launch")], NO_WEEKEND_SKIP)
+    eid = world.launch_one(campaign["id"], send_at="2026-03-04T14:05:00-05:00")
+    world.at(local("2026-03-03", "08:00"))
+    world.api.post(f"/enrollments/{eid}/pause")
+    world.at(local("2026-03-05", "08:00"))
+    world.api.post(f"/enrollments/{eid}/resume")
+    assert iso(world.scheduled_email(eid)["due_at"]) == local("2026-03-06", "14:05")
+
+
+def test_resume_keeps_the_launch_send_at_time_of_a_first_at_time_step(world: World):
+    campaign = world.campaign([world.email_step(1, "at_time", time="09:30")], NO_WEEKEND_SKIP)
+    eid = world.launch_one(campaign["id"], send_at="2026-03-02T15:00:00-05:00")
+    world.api.post(f"/enrollments/{eid}/pause")
+    world.at(local("2026-03-03", "08:00"))
+    world.api.post(f"/enrollments/{eid}/resume")
+    assert iso(world.scheduled_email(eid)["due_at"]) == local("2026-03-03", "15:00")
+
+
+def test_resume_on_the_same_day_keeps_the_schedule(world: World):
+    campaign = world.campaign([world.email_step(1, "at_time", time="09:30")], NO_WEEKEND_SKIP)
+    eid = world.launch_one(campaign["id"])
+    world.api.post(f"/enrollments/{eid}/pause")
+    world.at(local("2026-03-02", "09:00"))
+    world.api.post(f"/enrollments/{eid}/resume")
+    assert iso(world.scheduled_email(eid)["due_at"]) == local("2026-03-02", "09:30")
+
+
+def test_a_reps_only_mailbox_is_used_when_the_launch_names_none(world: World):
+    campaign = _email_campaign(world)
+    result = world.api.post(f"/campaigns/{campaign['id']}/launch", json={"people": [world.person()]}).json
+    eid = result["enrolled"][0]["enrollment_id"]
+    assert world.enrollment(eid)["mailbox_id"] == world.mailbox_id
+
+
+def test_a_campaign_without_email_steps_launches_without_a_mailbox(world: World, make_user, make_person):
+    other = make_user("nomailbox@example.com")
+    campaign = world.campaign([{"day": 1, "type": "call"}])
+    response = other.post(f"/campaigns/{campaign['id']}/launch", json={"people": [make_person(other)]})
+    assert response.status_code == 200 and len(response.json["enrolled"]) == 1, response.json
+    assert len(other.get("/tasks").json["tasks"]) == 1
+
+
+def test_an_email_campaign_launch_without_any_mailbox_is_422(world: World, make_user, make_person):
+    other = make_user("nomailbox@example.com")
+    campaign = _email_campaign(world)
+    response = other.post(f"/campaigns/{campaign['id']}/launch", json={"people": [make_person(other)]})
+    assert response.status_code == 422 and response.json["error"]["field"] == "mailbox_id"
+
+
+def test_an_admin_launching_from_a_reps_mailbox_gives_the_rep_the_enrollment_and_tasks(world: World, admin):
+    campaign = world.campaign([world.email_step(1, "task"), {"day": 2, "type": "call"}])
+    response = admin.post(f"/campaigns/{campaign['id']}/launch",
+                          json={"people": [world.person()], "mailbox_id": world.mailbox_id})
+    assert response.status_code == 200, response.json
+    eid = response.json["enrolled"][0]["enrollment_id"]
+    assert world.enrollment(eid)["user_id"] == world.api.user_id
+    assert world.task_for(eid)["type"] == "email"
+    assert admin.get("/tasks").json["tasks"] == []  # the queue is personal
