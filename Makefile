@@ -28,9 +28,11 @@ $(STAMP): pyproject.toml | $(PY)
 install: $(STAMP)
 
 # Debian's Chromium for the browser tests (never a browser download of Playwright's own),
-# and the npm tool that validates the Outlook manifest offline.
+# Debian's dovecot as the real IMAP server of the inbound tests, and the npm tool that
+# validates the Outlook manifest offline.
 browser:
 	@command -v chromium >/dev/null 2>&1 || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
+	@command -v dovecot >/dev/null 2>&1 || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq dovecot-imapd >/dev/null; }
 	@command -v npm >/dev/null 2>&1 || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs npm >/dev/null; }
 	@[ -d outlook_addin/tools/node_modules ] || npm ci --prefix outlook_addin/tools --no-audit --no-fund --silent
 
@@ -63,6 +65,7 @@ bench: install
 	$(PY) bench/launch.py
 	$(PY) bench/tasks_api.py
 	$(PY) bench/tracking.py
+	$(PY) bench/dispatch.py --emails 4000 --mailboxes 40
 
 clean:
 	rm -rf $(VENV) instance .pytest_cache .hypothesis

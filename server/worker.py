@@ -21,6 +21,7 @@ from server.services.dispatch import next_due_at, run_pass
 log = logging.getLogger("stepline.worker")
 MAX_SLEEP = 1.0
 INBOUND_EVERY = 60.0
+CRM_EVERY = 10.0
 
 
 def seconds_until(due: datetime | None, now: datetime, cap: float = MAX_SLEEP) -> float:
@@ -31,15 +32,28 @@ def seconds_until(due: datetime | None, now: datetime, cap: float = MAX_SLEEP) -
     return max(0.05, min(cap, (due - now).total_seconds()))
 
 
-def _poll_inbound(app: Flask) -> None:
+def _inbound(app: Flask) -> None:
+    from server.services.inbound import poll_all
+
+    poll_all(app)
+
+
+def _crm(app: Flask) -> None:
+    """Salesforce sync through its outbox; does nothing unless Salesforce is configured."""
+    from server.services.crm_sync import run_pass as crm_pass
+
+    crm_pass(app)
+
+
+# Side jobs of the loop, each at its own pace: (name, seconds between runs, job).
+PERIODIC = (("inbound polling", INBOUND_EVERY, _inbound), ("CRM sync", CRM_EVERY, _crm))
+
+
+def _run_side_job(app: Flask, name: str, job) -> None:
     try:
-        from server.services.inbound import poll_all
-    except ImportError:
-        return
-    try:
-        poll_all(app)
-    except Exception:  # noqa: BLE001 - a mailbox problem must not stop sending
-        log.exception("inbound polling failed")
+        job(app)
+    except Exception:  # noqa: BLE001 - a mailbox or CRM problem must never stop sending
+        log.exception("%s failed", name)
 
 
 def run_worker(app: Flask, *, once: bool = False, max_sleep: float = MAX_SLEEP,
@@ -51,12 +65,13 @@ def run_worker(app: Flask, *, once: bool = False, max_sleep: float = MAX_SLEEP,
         signal.signal(signal.SIGTERM, lambda *_: stop.set())
         signal.signal(signal.SIGINT, lambda *_: stop.set())
     logging.basicConfig(level=logging.INFO, format="%(asctime)s worker %(message)s")
-    last_inbound = 0.0
+    last_run = {name: float("-inf") for name, _every, _job in PERIODIC}
     try:
         while True:
-            if time.monotonic() - last_inbound >= INBOUND_EVERY or once:
-                last_inbound = time.monotonic()
-                _poll_inbound(app)
+            for name, every, job in PERIODIC:
+                if once or time.monotonic() - last_run[name] >= every:
+                    last_run[name] = time.monotonic()
+                    _run_side_job(app, name, job)
             try:
                 done = run_pass(app, should_stop=stop.is_set)
             except Exception:  # noqa: BLE001 - e.g. the database restarting: log, wait, go on

@@ -123,9 +123,11 @@ def run_pass(app: Flask, batch: int = 100, should_stop: Callable[[], bool] = lam
         handled = recover(app, factory, limits)
         while not should_stop():
             with factory() as session:
-                ids = claim(session, get_clock().now(), batch, limits)
-            if not ids:
+                ids, taken = claim(session, get_clock().now(), batch, limits)
+            if not taken:
                 break
+            if not ids:  # the whole batch was over its mailboxes' caps and is now pending
+                continue
             if threads <= 1 or len(ids) == 1:
                 handled += _deliver_all(app, factory, ids, limits, should_stop)
                 continue
@@ -174,8 +176,9 @@ def next_due_at(app: Flask) -> datetime | None:
 # ---------------------------------------------------------------------------- claiming
 
 
-def claim(session: Session, now: datetime, limit: int, limits: Limits) -> list[int]:
-    """Move up to ``limit`` due emails to ``sending`` for this worker, within the caps; commits."""
+def claim(session: Session, now: datetime, limit: int, limits: Limits) -> tuple[list[int], int]:
+    """Move up to ``limit`` due emails to ``sending`` for this worker, within the caps; commits.
+    Returns the ids to send now and how many due rows were taken (sent now or held)."""
     due = (select(Email.id).where(Email.status.in_(DUE_STATES), Email.due_at <= now)
            .order_by(Email.due_at, Email.id).limit(limit))
     if session.bind.dialect.name == "postgresql":
@@ -188,7 +191,7 @@ def claim(session: Session, now: datetime, limit: int, limits: Limits) -> list[i
     claimed = sorted(rows, key=lambda r: (r.due_at, r.id))
     kept = _apply_caps(session, claimed, now, limits)
     session.commit()
-    return kept
+    return kept, len(claimed)
 
 
 def _apply_caps(session: Session, claimed: list[Any], now: datetime, limits: Limits) -> list[int]:
