@@ -35,7 +35,8 @@ def list_tasks(session: Session, user: User, *, status: str = "open", due: str =
     today = today_for(user, now)
     params: dict[str, Any] = {"user_id": user.id, "limit": limit, "offset": offset, "status": status,
                               "today": today, "task_id": task_id}
-    rows = session.execute(_task_query(status != "all", due, task_id is not None), params)
+    # Core rather than ORM execution: plain rows, without the ORM result machinery.
+    rows = session.connection().execute(_task_query(status != "all", due, task_id is not None), params)
     result = []
     for (tid, ttype, title, tstatus, due_date, priority, notes, to, subject, body, quoted, irt, refs, thread,
          enrollment_id, pid, pemail, first, last, company, cid, cname) in rows:
