@@ -17,27 +17,13 @@ from werkzeug.serving import make_server
 from .conftest import CLIENT_ID
 from .fakes import FakeCore, call_task, email_task, make_app
 
+from tests.browser import browser  # noqa: F401  (fixture)
+
 pytestmark = pytest.mark.browser
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync", "--no-first-run"]
 STUBS = Path(__file__).parent / "stubs"
 PREVIOUS_ID = "<0100018e-prev-step@email.stepline.example>"
 API_SCOPE = f"api://stepline.example.com/{CLIENT_ID}/access_as_user"
-
-
-@pytest.fixture(scope="module")
-def browser():
-    if not Path(CHROMIUM).exists():
-        pytest.fail(f"{CHROMIUM} is missing: install Debian's Chromium (apt-get install -y chromium)")
-    from playwright.sync_api import sync_playwright
-
-    playwright = sync_playwright().start()
-    browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-    yield browser
-    browser.close()
-    playwright.stop()
 
 
 @pytest.fixture
