@@ -47,10 +47,13 @@ def seed(url: str, tasks: int) -> str:
 
 
 async def _client(port: int, request: bytes, stop_at: float, interval: float, mine: list[float],
-                  errors: list[int]) -> None:
-    """One keep-alive connection; ``interval`` > 0 paces it (open loop), 0 means flat out."""
+                  errors: list[int], phase: float = 0.0) -> None:
+    """One keep-alive connection; ``interval`` > 0 paces it (open loop), 0 means flat out.
+
+    Paced clients start ``phase`` seconds apart, spread over one interval, so the offered load
+    arrives evenly rather than as all the clients firing at the same instant every interval."""
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
-    next_at = time.perf_counter()
+    next_at = time.perf_counter() + phase - interval
     while True:
         if interval:
             next_at += interval
@@ -85,7 +88,8 @@ def load(port: int, token: str, clients: int, seconds: float, rate: float = 0) -
 
     async def run() -> None:
         stop_at = time.perf_counter() + seconds
-        await asyncio.gather(*(_client(port, request, stop_at, interval, latencies[i], errors)
+        await asyncio.gather(*(_client(port, request, stop_at, interval, latencies[i], errors,
+                                       phase=interval * i / clients)
                                for i in range(clients)))
 
     asyncio.run(run())
@@ -106,7 +110,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--db", default="sqlite", choices=["sqlite", "postgres"])
     parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--threads", type=int, default=4)
+    parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--clients", type=int, default=50)
     parser.add_argument("--seconds", type=float, default=10)
     parser.add_argument("--tasks", type=int, default=50)
