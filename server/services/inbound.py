@@ -283,6 +283,9 @@ def poll_all(app: Flask) -> int:
                 poller = {"gmail": poll_gmail, "graph": poll_graph}.get(mailbox.provider, poll_imap)
                 try:
                     handled += poller(session, mailbox, app.config, now=get_clock().now())
+                    # Email tasks the rep sent from Gmail/Outlook complete from the same poll (SPEC §6).
+                    from server.services.client_sends import detect_client_sends
+                    detect_client_sends(session, mailbox, get_clock().now(), app.config)
                     mailbox.inbound_polled_at = get_clock().now()
                     session.commit()
                 except Exception:  # noqa: BLE001 - one mailbox's outage must not stop the rest

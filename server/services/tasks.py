@@ -158,17 +158,31 @@ def send_task(session: Session, user: User, task_id: int, *, now: datetime, subj
     if subject is not None and not final_subject:
         raise Invalid("the subject cannot be empty", "subject")
     edited = nh3.clean(body_html) if body_html is not None else task.email_body_html
+    email = email_for_task(session, task, mailbox, subject=final_subject, body_html=edited,
+                           due_at=max(send_at or now, now), now=now)
+    _close(session, user, task, "completed", now, advance=False)
+    session.flush()
+    return {"task": task_dict(session, task, user, now), "email_id": email.id, "due_at": email.due_at.isoformat()}
+
+
+def email_for_task(session: Session, task: Task, mailbox: Mailbox, *, subject: str, body_html: str,
+                   due_at: datetime, now: datetime, status: str = "scheduled", **overrides: Any) -> Email:
+    """The Email row for an email task, linked to its enrollment step: one place for what a
+    worked email task records, whether Stepline sends it (send_task) or the rep's own mail
+    client did (client_sends), so reporting and follow-up threading see the same thing."""
     quoted = task.email_quoted_html
-    body = edited + (("<br>" + quoted) if quoted else "")
+    body = body_html + (("<br>" + quoted) if quoted else "")
     campaign_body = (task.email_body_html or "") + (("<br>" + quoted) if quoted else "")
     email = Email(user_id=task.user_id, mailbox_id=mailbox.id, person_id=task.person_id,
                   enrollment_id=task.enrollment_id, step_id=task.step_id, task_id=task.id,
-                  to_addr=task.email_to or task.person.email, subject=final_subject, body_html=body,
+                  to_addr=task.email_to or task.person.email, subject=subject, body_html=body,
                   campaign_subject=task.email_subject, campaign_body_html=campaign_body,
-                  follow_up=bool(task.in_reply_to), status="scheduled", due_at=max(send_at or now, now),
+                  follow_up=bool(task.in_reply_to), status=status, due_at=due_at,
                   message_id=make_msgid(domain=mailbox.address.rsplit("@", 1)[-1]),
                   in_reply_to=task.in_reply_to, references=task.references,
                   provider_thread_id=task.provider_thread_id, attempts=0, created_at=now)
+    for name, value in overrides.items():  # what a client send already knows: its Message-ID, thread...
+        setattr(email, name, value)
     session.add(email)
     session.flush()
     if task.enrollment_id and task.step_id:
@@ -177,9 +191,13 @@ def send_task(session: Session, user: User, task_id: int, *, now: datetime, subj
         ).scalar_one_or_none()
         if row is not None:
             row.email_id, row.due_at = email.id, email.due_at
-    _close(session, user, task, "completed", now, advance=False)
-    session.flush()
-    return {"task": task_dict(session, task, user, now), "email_id": email.id, "due_at": email.due_at.isoformat()}
+    return email
+
+
+def complete_sent_elsewhere(session: Session, task: Task, *, now: datetime) -> None:
+    """Complete an email task the rep sent from their own mail client, without advancing the
+    enrollment: the caller advances it from the email's send time, not from when we noticed."""
+    _close(session, session.get(User, task.user_id), task, "completed", now, advance=False)
 
 
 def record_draft(session: Session, user: User, task_id: int, *, provider: str, draft_id: str,
