@@ -11,8 +11,9 @@ Exactly once is a property of the states, not of luck:
   what does not fit goes to ``pending`` until the instant capacity returns (never dropped).
 * **hand over**: just before one email goes to the provider its claim is marked (committed)
   as handed over; then **send**, then **mark sent** with an UPDATE guarded by
-  ``status='sending' AND claimed_by=me``. A worker killed in between leaves the row in
-  ``sending``.
+  ``status='sending' AND claimed_by=me``. Accepted emails are marked sent in small groups (one
+  transaction per up to 20 emails or 200 ms), which is what makes one worker fast; a worker
+  killed in between leaves the rows handed over in ``sending``.
 * **recovery** takes over ``sending`` rows whose claim is older than the lease. A claim that
   was never handed over goes back to the queue (nothing left the building). A handed-over one
   is reconciled: the provider is asked whether the message went out (Gmail: ``rfc822msgid:``
@@ -24,6 +25,7 @@ from __future__ import annotations
 import logging
 import os
 import socket
+import time
 import uuid
 from collections import defaultdict
 from concurrent.futures import ThreadPoolExecutor
@@ -34,6 +36,7 @@ from typing import Any, Callable, Mapping
 from flask import Flask
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm.util import identity_key
 
 from server.adapters.mail import build_message
 from server.adapters.providers import (
@@ -138,23 +141,67 @@ def run_pass(app: Flask, batch: int = 100, should_stop: Callable[[], bool] = lam
         return handled
 
 
+# Accepted sends are recorded together: one transaction per group of up to SENT_GROUP emails or
+# SENT_GROUP_SECONDS, whichever comes first. Safe because each email's "handed over" mark was
+# committed before it left: a worker killed after the provider accepted a message but before
+# its group was committed leaves that email handed over, which recovery marks unknown (SMTP) or
+# reconciles with the provider (Gmail, Graph); it is never sent again.
+SENT_GROUP = 20
+SENT_GROUP_SECONDS = 0.2
+
+
+@dataclass
+class _Sent:
+    """One accepted email waiting for its group's commit (plain values: no ORM refresh needed)."""
+
+    email_id: int
+    user_id: int
+    person_id: int
+    step_id: int | None
+    enrollment_id: int | None
+    subject: str
+    message_id: str
+    result: ProviderResult
+    at: datetime
+
+
 def _deliver_all(app: Flask, factory: sessionmaker[Session], ids: list[int], limits: Limits,
                  should_stop: Callable[[], bool]) -> int:
     """Deliver some claimed emails with one session (steps, templates and campaigns are then
-    read once), while each email's own rows are re-read fresh just before its checks."""
+    read once), while the emails' own rows (person, enrollment, mailbox, user) are re-read
+    fresh for each chunk of SENT_GROUP emails, and accepted ones are recorded per group."""
     handled = 0
     keep: list[Any] = []  # strong references: the session's identity map only holds weak ones
+    group: list[_Sent] = []
+    opened = 0.0
     with app.app_context(), factory() as session:
-        for index, email_id in enumerate(ids):
-            if should_stop():
-                _unclaim(factory, ids[index:])
-                break
-            try:
-                _deliver(app, session, email_id, limits, keep)
-            except Exception:  # noqa: BLE001 - one bad email must not stop the others
-                log.exception("email %s: delivery crashed; recovery will reconcile it", email_id)
-                session.rollback()
-            handled += 1
+        try:
+            rows: dict[int, Any] = {}
+            for index, email_id in enumerate(ids):
+                if should_stop():
+                    _unclaim(factory, ids[index:])
+                    break
+                try:
+                    if index % SENT_GROUP == 0:
+                        # Pre-send checks read their rows once per small chunk: at most a
+                        # fraction of a second old when the email goes out.
+                        rows = _load(session, ids[index:index + SENT_GROUP])
+                    sent = _deliver(app, session, email_id, limits, keep, rows.pop(email_id, None))
+                except Exception:  # noqa: BLE001 - one bad email must not stop the others
+                    log.exception("email %s: delivery crashed; recovery will reconcile it", email_id)
+                    session.rollback()
+                    rows = {}
+                    sent = None
+                handled += 1
+                if sent is not None:
+                    if not group:
+                        opened = time.monotonic()
+                    group.append(sent)
+                if group and (len(group) >= SENT_GROUP or time.monotonic() - opened >= SENT_GROUP_SECONDS):
+                    _record_sent(session, group)
+        finally:
+            if group:
+                _record_sent(session, group)
     return handled
 
 
@@ -282,19 +329,28 @@ def presend_problem(session: Session, email: Email, person: Person, enrollment: 
     return None
 
 
-def _deliver(app: Flask, session: Session, email_id: int, limits: Limits, keep: list[Any] | None = None) -> None:
-    row = session.execute(
+def _load(session: Session, ids: list[int]) -> dict[int, Any]:
+    """The rows the pre-send checks need for some emails, read fresh in one query."""
+    rows = session.execute(
         select(Email, Person, User, Enrollment, Mailbox)
         .join(Person, Person.id == Email.person_id).join(User, User.id == Email.user_id)
         .outerjoin(Enrollment, Enrollment.id == Email.enrollment_id)
         .outerjoin(Mailbox, Mailbox.id == Email.mailbox_id)
-        .where(Email.id == email_id).execution_options(populate_existing=True)).one_or_none()
+        .where(Email.id.in_(ids)).execution_options(populate_existing=True)).all()
+    return {row[0].id: row for row in rows}
+
+
+def _deliver(app: Flask, session: Session, email_id: int, limits: Limits,
+             keep: list[Any] | None = None, preloaded: Any = None) -> _Sent | None:
+    """Check, hand over and send one claimed email; an accepted one is returned for the caller
+    to record with its group (:func:`_record_sent`), every other outcome is recorded here."""
+    row = preloaded if preloaded is not None else _load(session, [email_id]).get(email_id)
     if row is None:
-        return
+        return None
     email, person, user, enrollment, mailbox = row
     if email.status != "sending" or email.claimed_by not in _mine():
         session.rollback()
-        return
+        return None
     now = get_clock().now()
     if keep is not None and enrollment is not None and len(keep) < 1000:
         # The campaign (and, through it, its steps and templates) is then read once per batch.
@@ -302,20 +358,22 @@ def _deliver(app: Flask, session: Session, email_id: int, limits: Limits, keep: 
         keep.extend(enrollment.campaign.steps)
     if enrollment is not None and enrollment.state == "paused":
         _release(session, email, status="paused", due_at=email.due_at, count_attempt=False)
-        return
+        return None
     problem = presend_problem(session, email, person, enrollment, mailbox, limits)
     if problem:
         _fail(session, email, enrollment, problem, now)
-        return
+        return None
     message = build_message(email, mailbox, user, app.config, date=now)
     provider = provider_for(mailbox, app.config)
+    # The per-email mark that exactly-once recovery relies on: committed before the send.
+    # (It also commits the tracked links build_message stored on the email.)
     handed = session.execute(update(Email).where(Email.id == email.id, Email.status == "sending",
                                                  Email.claimed_by.in_(_mine()))
                              .values(claimed_by=_worker_id() + HANDING_OVER, claimed_at=now)
                              .execution_options(synchronize_session=False))
     session.commit()
     if handed.rowcount != 1:
-        return
+        return None
     try:
         result = provider.send(message, mailbox, email.provider_thread_id)
     except RateLimited as exc:
@@ -340,7 +398,10 @@ def _deliver(app: Flask, session: Session, email_id: int, limits: Limits, keep: 
         log.exception("unexpected error sending email %s", email.id)
         _uncertain(session, email, enrollment, mailbox, f"unexpected error: {exc}", now)
     else:
-        mark_sent(session, email, enrollment, result, get_clock().now())
+        return _Sent(email_id=email.id, user_id=email.user_id, person_id=email.person_id, step_id=email.step_id,
+                     enrollment_id=email.enrollment_id, subject=email.subject, message_id=email.message_id,
+                     result=result, at=get_clock().now())
+    return None
 
 
 def _release(session: Session, email: Email, *, status: str, due_at: datetime, count_attempt: bool,
@@ -407,6 +468,59 @@ def mark_sent(session: Session, email: Email, enrollment: Enrollment | None, res
         finish_current_step(session, enrollment, done_at=now, now=now)
     session.commit()
     return True
+
+
+def _record_sent(session: Session, group: list[_Sent]) -> None:
+    """Record a group of accepted emails in one transaction (guarded per email, like
+    :func:`mark_sent`), let the engine advance their enrollments, commit, and empty ``group``.
+
+    The enrollments are re-read in one query so that a reply or unsubscribe recorded while
+    the group was being sent is seen by the engine."""
+    try:
+        _record_sent_group(session, group)
+    except Exception:  # noqa: BLE001 - the emails stay handed over: recovery marks them, never resends
+        log.exception("recording %d sent emails failed; recovery will reconcile them", len(group))
+        session.rollback()
+    finally:
+        group.clear()
+
+
+def _record_sent_group(session: Session, group: list[_Sent]) -> None:
+    table = Email.__table__
+    mine = _mine()
+    enrollment_ids = [s.enrollment_id for s in group if s.enrollment_id is not None]
+    enrollments = {e.id: e for e in session.scalars(
+        select(Enrollment).where(Enrollment.id.in_(enrollment_ids))
+        .execution_options(populate_existing=True))} if enrollment_ids else {}
+    event_rows: list[dict[str, Any]] = []
+    advance: list[tuple[Enrollment, _Sent]] = []
+    for sent in group:
+        values: dict[str, Any] = {"status": "sent", "sent_at": sent.at, "failure_reason": None}
+        if sent.result.provider_message_id:
+            values["provider_message_id"] = sent.result.provider_message_id
+        if sent.result.thread_id:
+            values["provider_thread_id"] = sent.result.thread_id
+        done = session.execute(update(table).where(table.c.id == sent.email_id, table.c.status == "sending",
+                                                   table.c.claimed_by.in_(mine)).values(**values))
+        if done.rowcount != 1:
+            log.warning("email %s was taken over while sending; leaving it to the new owner", sent.email_id)
+            continue
+        # Core statement: an Email object still in the session must not keep saying "sending"
+        # (the engine reads the previous email's status to thread the follow-up).
+        held = session.identity_map.get(identity_key(Email, sent.email_id))
+        if held is not None:
+            session.expire(held)
+        enrollment = enrollments.get(sent.enrollment_id) if sent.enrollment_id is not None else None
+        event_rows.append({"type": "sent", "at": sent.at, "user_id": sent.user_id, "person_id": sent.person_id,
+                           "campaign_id": _campaign_id(enrollment), "step_id": sent.step_id,
+                           "enrollment_id": sent.enrollment_id, "email_id": sent.email_id,
+                           "data": {"subject": sent.subject, "message_id": sent.message_id}})
+        if enrollment is not None and enrollment.current_step_id == sent.step_id:
+            advance.append((enrollment, sent))
+    events.record_many(session, event_rows)
+    for enrollment, sent in advance:
+        finish_current_step(session, enrollment, done_at=sent.at, now=sent.at)
+    session.commit()
 
 
 # ---------------------------------------------------------------------------- recovery

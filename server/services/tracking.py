@@ -27,6 +27,7 @@ from typing import Any, Mapping
 from itsdangerous import BadData, URLSafeSerializer
 from sqlalchemy import select
 from sqlalchemy.orm import object_session
+from sqlalchemy.orm.util import identity_key
 
 from server.models import Campaign, Email, Enrollment
 
@@ -135,6 +136,10 @@ def _switches(email: Any) -> tuple[bool, bool]:
     enrollment_id = getattr(email, "enrollment_id", None)
     if session is None or enrollment_id is None:
         return True, True
+    # The dispatcher has the enrollment and its campaign loaded already: no query per send.
+    enrollment = session.identity_map.get(identity_key(Enrollment, enrollment_id))
+    if enrollment is not None and "campaign" in enrollment.__dict__ and enrollment.campaign is not None:
+        return bool(enrollment.campaign.track_opens), bool(enrollment.campaign.track_clicks)
     row = session.execute(select(Campaign.track_opens, Campaign.track_clicks)
                           .join(Enrollment, Enrollment.campaign_id == Campaign.id)
                           .where(Enrollment.id == enrollment_id)).first()
