@@ -17,12 +17,9 @@ import argparse
 import asyncio
 import os
 import random
-import shutil
 import signal
-import socket
 import subprocess
 import sys
-import tempfile
 import time
 import urllib.request
 import uuid
@@ -32,20 +29,13 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from sqlalchemy import create_engine, func, insert, select, text  # noqa: E402
+from _server import free_port, fresh_database  # noqa: E402
+from sqlalchemy import create_engine, func, insert, select  # noqa: E402
 
-from server.migrate import upgrade  # noqa: E402
 from server.models import Campaign, Email, Enrollment, Event, Mailbox, Person, Step, User  # noqa: E402
 from server.services import tracking  # noqa: E402
 
 SECRET = "bench-secret"
-PG_ADMIN_URL = os.environ.get("STEPLINE_PG_ADMIN_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def seed(url: str, emails: int) -> list[int]:
@@ -172,19 +162,14 @@ def main() -> None:
     if args.workers is None:
         args.workers = 1 if args.db == "sqlite" else 2
 
-    tmp = tempfile.mkdtemp(prefix="stepline-bench-")
-    pg_name = None
-    if args.db == "postgres":
-        pg_name = f"stepline_bench_{uuid.uuid4().hex[:8]}"
-        admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
-        with admin.connect() as conn:
-            conn.execute(text(f'CREATE DATABASE "{pg_name}"'))
-        url = PG_ADMIN_URL.rsplit("/", 1)[0] + "/" + pg_name
-    else:
-        url = f"sqlite:///{tmp}/bench.db"
+    with fresh_database(args.db) as url:
+        run(url, args)
+
+
+def run(url: str, args: argparse.Namespace) -> None:
+    """Seed ``url``, start gunicorn on it, fire the requests and print the figures."""
     server = None
     try:
-        upgrade(url)
         ids = seed(url, args.emails)
         config = {"SECRET_KEY": SECRET}
         rng = random.Random(7)
@@ -215,11 +200,8 @@ def main() -> None:
         if server is not None:
             os.killpg(server.pid, signal.SIGTERM)
             server.wait(timeout=30)
-        if pg_name:
-            with admin.connect() as conn:
-                conn.execute(text(f'DROP DATABASE IF EXISTS "{pg_name}" WITH (FORCE)'))
-            admin.dispose()
-        shutil.rmtree(tmp, ignore_errors=True)
+
+
 
 
 if __name__ == "__main__":
