@@ -5,10 +5,16 @@ from __future__ import annotations
 import base64
 import email
 import email.policy
+from collections.abc import Iterator
+from contextlib import contextmanager
 from email.message import EmailMessage
+
+import responses
+from googleapiclient.http import HttpMockSequence
 
 from sqlalchemy import select
 
+from server.adapters.providers import gmail, graph
 from server.crypto import fernet_for
 from server.models import Email, Mailbox
 
@@ -48,3 +54,41 @@ TWO_STEPS = [
     {"day": 2, "type": "email", "subject": "x", "body_html": "<p>Following up</p>",
      "send_option": "same_time_as_previous", "follow_up": True},
 ]
+
+
+# Microsoft's sign-in endpoints as msal reads them (documented OpenID configuration and token answer).
+LOGIN = "https://login.microsoftonline.com"
+OPENID = {
+    "token_endpoint": f"{LOGIN}/common/oauth2/v2.0/token",
+    "authorization_endpoint": f"{LOGIN}/common/oauth2/v2.0/authorize",
+    "issuer": f"{LOGIN}/{{tenantid}}/v2.0",
+    "device_authorization_endpoint": f"{LOGIN}/common/oauth2/v2.0/devicecode",
+    "end_session_endpoint": f"{LOGIN}/common/oauth2/v2.0/logout",
+    "jwks_uri": f"{LOGIN}/common/discovery/v2.0/keys",
+    "response_types_supported": ["code", "id_token", "code id_token", "id_token token"],
+    "scopes_supported": ["openid", "profile", "email", "offline_access"],
+}
+TOKEN = {"token_type": "Bearer", "scope": "https://graph.microsoft.com/Mail.Send https://graph.microsoft.com/Mail.Read",
+         "expires_in": 4371, "ext_expires_in": 4371, "access_token": "eyJ0eXAiOiJKV1QiLCJub25jZSI6",
+         "refresh_token": "0.AXoA-rotated-refresh"}
+
+
+def fake_gmail_transport(app, monkeypatch) -> HttpMockSequence:
+    """Google's HTTP faked for the Gmail provider: queue answers on the returned sequence."""
+    app.config.update(GOOGLE_CLIENT_ID="cid.apps.googleusercontent.com", GOOGLE_CLIENT_SECRET="csecret")
+    gmail._credentials.clear()
+    sequence = HttpMockSequence([])
+    monkeypatch.setattr(gmail, "HTTP_FACTORY", lambda: sequence)
+    return sequence
+
+
+@contextmanager
+def fake_microsoft_login(app, token: dict = TOKEN) -> Iterator[responses.RequestsMock]:
+    """msal's sign-in faked with ``responses``; add the Graph calls to the yielded mock."""
+    app.config.update(MS_CLIENT_ID="6731de76-14a6-49ae-97bc-6eba6914391e", MS_CLIENT_SECRET="ms-secret")
+    graph._tokens.clear()
+    graph._apps.clear()
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
+        mock.get(f"{LOGIN}/common/v2.0/.well-known/openid-configuration", json=OPENID)
+        mock.post(f"{LOGIN}/common/oauth2/v2.0/token", json=token)
+        yield mock

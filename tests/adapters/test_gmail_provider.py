@@ -7,13 +7,12 @@ from datetime import timedelta
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
-from googleapiclient.http import HttpMockSequence
 from sqlalchemy import update
 
 from server.adapters.providers import gmail
 from server.models import Email
 from server.services.dispatch import run_pass
-from tests.adapters.helpers import TWO_STEPS, emails, launch_one, oauth_mailbox, parse_raw
+from tests.adapters.helpers import TWO_STEPS, emails, fake_gmail_transport, launch_one, oauth_mailbox, parse_raw
 
 TOKEN = ({"status": "200", "content-type": "application/json"},
          json.dumps({"access_token": "ya29.a0AfB_test", "expires_in": 3599, "token_type": "Bearer",
@@ -27,11 +26,7 @@ def sent_answer(message_id: str, thread_id: str):
 
 @pytest.fixture
 def transport(app, monkeypatch):
-    app.config.update(GOOGLE_CLIENT_ID="cid.apps.googleusercontent.com", GOOGLE_CLIENT_SECRET="csecret")
-    gmail._credentials.clear()
-    sequence = HttpMockSequence([])
-    monkeypatch.setattr(gmail, "HTTP_FACTORY", lambda: sequence)
-    return sequence
+    return fake_gmail_transport(app, monkeypatch)
 
 
 @pytest.fixture

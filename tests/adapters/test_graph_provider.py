@@ -8,26 +8,12 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 import responses
 
-from server.adapters.providers import graph
 from server.crypto import decrypt
 from server.models import Mailbox
 from server.services.dispatch import run_pass
-from tests.adapters.helpers import TWO_STEPS, emails, launch_one, oauth_mailbox, parse_raw
+from tests.adapters.helpers import (LOGIN, TWO_STEPS, emails, fake_microsoft_login, launch_one,
+                                   oauth_mailbox, parse_raw)
 
-LOGIN = "https://login.microsoftonline.com"
-OPENID = {
-    "token_endpoint": f"{LOGIN}/common/oauth2/v2.0/token",
-    "authorization_endpoint": f"{LOGIN}/common/oauth2/v2.0/authorize",
-    "issuer": f"{LOGIN}/{{tenantid}}/v2.0",
-    "device_authorization_endpoint": f"{LOGIN}/common/oauth2/v2.0/devicecode",
-    "end_session_endpoint": f"{LOGIN}/common/oauth2/v2.0/logout",
-    "jwks_uri": f"{LOGIN}/common/discovery/v2.0/keys",
-    "response_types_supported": ["code", "id_token", "code id_token", "id_token token"],
-    "scopes_supported": ["openid", "profile", "email", "offline_access"],
-}
-TOKEN = {"token_type": "Bearer", "scope": "https://graph.microsoft.com/Mail.Send https://graph.microsoft.com/Mail.Read",
-         "expires_in": 4371, "ext_expires_in": 4371, "access_token": "eyJ0eXAiOiJKV1QiLCJub25jZSI6",
-         "refresh_token": "0.AXoA-rotated-refresh"}
 SEND = "https://graph.microsoft.com/v1.0/me/sendMail"
 MESSAGES = "https://graph.microsoft.com/v1.0/me/messages"
 
@@ -40,12 +26,7 @@ def found(message_id: str, conversation: str = "AAQkADAwATM0MDAAMS1iNjU") -> dic
 
 @pytest.fixture
 def http(app):
-    app.config.update(MS_CLIENT_ID="6731de76-14a6-49ae-97bc-6eba6914391e", MS_CLIENT_SECRET="ms-secret")
-    graph._tokens.clear()
-    graph._apps.clear()
-    with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
-        mock.get(f"{LOGIN}/common/v2.0/.well-known/openid-configuration", json=OPENID)
-        mock.post(f"{LOGIN}/common/oauth2/v2.0/token", json=TOKEN)
+    with fake_microsoft_login(app) as mock:
         yield mock
 
 

@@ -8,7 +8,7 @@ import responses
 
 from server.crypto import decrypt
 from server.models import Mailbox
-from tests.adapters.test_graph_provider import LOGIN, OPENID
+from tests.adapters.helpers import LOGIN, OPENID
 
 CALLBACK_G = "http://localhost/oauth/google/callback"
 CALLBACK_M = "http://localhost/oauth/microsoft/callback"

@@ -8,18 +8,14 @@ from datetime import timedelta
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
-import responses
-from googleapiclient.http import HttpMockSequence
 from sqlalchemy import func, select
 
-from server.adapters.providers import gmail, graph
 from server.models import Email, Enrollment, EnrollmentStep, Event, Mailbox, Step, Task, User
 from server.services.client_sends import detect_client_sends
 from server.services.dispatch import run_pass
 from server.services.inbound import poll_all
 from server.services.tasks import record_draft
-from tests.adapters.helpers import oauth_mailbox
-from tests.adapters.test_graph_provider import LOGIN, OPENID, TOKEN as MS_TOKEN
+from tests.adapters.helpers import fake_gmail_transport, fake_microsoft_login, oauth_mailbox
 
 SENT_ITEMS = "https://graph.microsoft.com/v1.0/me/mailFolders/sentitems/messages"
 INBOX = "https://graph.microsoft.com/v1.0/me/mailFolders/inbox/messages"
@@ -105,11 +101,7 @@ def detect(app, clock, mailbox_id: int) -> int:
 
 @pytest.fixture
 def gmail_http(app, monkeypatch):
-    app.config.update(GOOGLE_CLIENT_ID="cid.apps.googleusercontent.com", GOOGLE_CLIENT_SECRET="csecret")
-    gmail._credentials.clear()
-    sequence = HttpMockSequence([])
-    monkeypatch.setattr(gmail, "HTTP_FACTORY", lambda: sequence)
-    return sequence
+    return fake_gmail_transport(app, monkeypatch)
 
 
 def _gmail_follow_up_task(app, clock, rep, make_person, make_campaign, gmail_http):
@@ -196,12 +188,7 @@ def test_a_gmail_thread_without_the_reps_sent_message_completes_nothing_and_a_se
 
 @pytest.fixture
 def ms_http(app):
-    app.config.update(MS_CLIENT_ID="6731de76-14a6-49ae-97bc-6eba6914391e", MS_CLIENT_SECRET="ms-secret")
-    graph._tokens.clear()
-    graph._apps.clear()
-    with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
-        mock.get(f"{LOGIN}/common/v2.0/.well-known/openid-configuration", json=OPENID)
-        mock.post(f"{LOGIN}/common/oauth2/v2.0/token", json=MS_TOKEN)
+    with fake_microsoft_login(app) as mock:
         mock.get(INBOX, json={"value": []})
         yield mock
 

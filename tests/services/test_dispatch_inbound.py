@@ -140,21 +140,14 @@ def test_gmail_history_polling_finds_the_reply_and_ends_the_enrollment(app, cloc
 
 def test_graph_inbox_polling_reads_new_messages_as_mime_and_ends_the_enrollment(app, clock, rep, make_person,
                                                                                  make_campaign):
-    import responses
-
-    from server.adapters.providers import graph
     from server.models import Mailbox
-    from tests.adapters.test_graph_provider import LOGIN, MESSAGES, OPENID, SEND, TOKEN
+    from tests.adapters.helpers import fake_microsoft_login
+    from tests.adapters.test_graph_provider import MESSAGES, SEND
 
-    app.config.update(MS_CLIENT_ID="client", MS_CLIENT_SECRET="secret")
-    graph._tokens.clear()
-    graph._apps.clear()
     box = oauth_mailbox(app, clock, rep.user_id, "graph", "ann@contoso.example", "0.refresh")
     person = make_person(rep, email="pat@prospect.example")
     campaign = make_campaign(rep, STEPS)
-    with responses.RequestsMock(assert_all_requests_are_fired=False) as http:
-        http.get(f"{LOGIN}/common/v2.0/.well-known/openid-configuration", json=OPENID)
-        http.post(f"{LOGIN}/common/oauth2/v2.0/token", json=TOKEN)
+    with fake_microsoft_login(app) as http:
         http.post(SEND, status=202)
         http.get(MESSAGES, json={"value": []})
         rep.post(f"/campaigns/{campaign['id']}/launch", json={"people": [person], "mailbox_id": box, "send_at": "now"})
