@@ -7,11 +7,12 @@ from typing import Any
 
 from flask import Flask, g, jsonify, request
 from flask_smorest import Api
+from sqlalchemy.exc import DataError
 from werkzeug.exceptions import HTTPException
 from werkzeug.routing import IntegerConverter
 
 from server.db import get_session
-from server.errors import ApiError, Unauthorized
+from server.errors import ApiError, Invalid, Unauthorized
 from server.services.users import user_for_token
 
 API_PREFIX = "/api/v1"
@@ -87,6 +88,36 @@ class _IdConverter(IntegerConverter):
         super().__init__(map, *args, **kwargs)
 
 
+def _nul_path(value: Any, path: str = "") -> str | None:
+    """The field path of the first text holding a NUL character, or None."""
+    if isinstance(value, str):
+        return path if "\x00" in value else None
+    if isinstance(value, dict):
+        items = ((f"{path}.{k}" if path else str(k), v) for k, v in value.items())
+    elif isinstance(value, list):
+        items = ((f"{path}[{i}]", v) for i, v in enumerate(value))
+    else:
+        return None
+    for sub, item in items:
+        if "\x00" in sub:
+            return sub
+        found = _nul_path(item, sub)
+        if found is not None:
+            return found
+    return None
+
+
+def reject_nul_characters() -> None:
+    """No text may carry a NUL character: PostgreSQL cannot store one, and no email, name or
+    template needs one. Checked once for every request, so no service has to remember it."""
+    found = next((key for key, values in request.args.lists()
+                  if "\x00" in key or any("\x00" in v for v in values)), None)
+    if found is None and request.is_json:
+        found = _nul_path(request.get_json(silent=True))
+    if found is not None:
+        raise Invalid("text cannot contain NUL (\\u0000) characters", found or None)
+
+
 def init_api(app: Flask) -> None:
     app.config.setdefault("API_TITLE", "Stepline")
     app.config.setdefault("API_VERSION", "v1")
@@ -108,6 +139,15 @@ def init_api(app: Flask) -> None:
         if module is not health and require_token not in module.blp.before_request_funcs.get(None, []):
             module.blp.before_request(require_token)
         api.register_blueprint(module.blp)
+
+    app.before_request(reject_nul_characters)
+
+    @app.errorhandler(DataError)
+    def _data_error(error: DataError):
+        """The last line of defence: a value the schemas let through but the database refuses
+        (too long, out of range) is the client's error, never a 500."""
+        get_session().rollback()
+        return Invalid("a value is too long or out of range").to_response()
 
     @app.errorhandler(ApiError)
     def _api_error(error: ApiError):

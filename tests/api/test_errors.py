@@ -187,3 +187,21 @@ def test_dates_and_instants_outside_2000_to_2099_are_422_not_a_calendar_overflow
     _error(world.api.post(f"/tasks/{world.task_for(eid)['id']}/send", json={"send_at": "9999-12-31T23:59:00-12:00"}),
            422, "send_at")
     assert world.db_rows(Enrollment, campaign_id=email["id"]) == []
+
+
+def test_text_with_a_nul_character_is_refused_with_422_naming_the_field(admin):
+    """PostgreSQL cannot store NUL; every entry point refuses it before any service runs."""
+    response = admin.post("/templates", json={"name": "n", "subject": "s", "body_html": "a\u0000b"})
+    assert response.status_code == 422
+    assert response.json["error"]["field"] == "body_html"
+    nested = admin.post("/campaigns", json={"name": "c", "steps": [{"day": 1, "type": "call", "notes": "\u0000"}]})
+    assert nested.status_code == 422 and nested.json["error"]["field"] == "steps[0].notes"
+    query = admin.get("/people?q=%00")
+    assert query.status_code == 422 and query.json["error"]["field"] == "q"
+    assert admin.get("/templates").json["templates"] == []
+
+
+def test_a_mailbox_display_name_longer_than_the_database_allows_is_a_422(admin):
+    response = admin.post("/mailboxes", json={"provider": "smtp", "address": "a@sales.example", "smtp_host": "h",
+                                              "display_name": "x" * 500})
+    assert response.status_code == 422 and response.json["error"]["field"] == "display_name"
