@@ -17,7 +17,6 @@ import sys
 import tempfile
 import threading
 import time
-import uuid
 from collections import Counter
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -28,10 +27,10 @@ from sqlalchemy import create_engine, text
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from server import create_app  # noqa: E402
-from server.migrate import upgrade  # noqa: E402
+from _server import free_port, fresh_database  # noqa: E402
 
-ADMIN_URL = os.environ.get("STEPLINE_PG_ADMIN_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+from server import create_app  # noqa: E402
+
 STEPLINE = str(Path(sys.executable).with_name("stepline"))
 
 
@@ -49,24 +48,6 @@ class CountingHandler:
         with self.lock:
             self.ids[data[start + 13:end].strip().decode()] += 1
         return "250 OK"
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _fresh_database() -> tuple[str, object]:
-    name = f"stepline_bench_{uuid.uuid4().hex[:8]}"
-    admin = create_engine(ADMIN_URL, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    url = ADMIN_URL.rsplit("/", 1)[0] + "/" + name
-    upgrade(url)
-    return url, admin
 
 
 def _setup(url: str, emails: int, mailboxes: int, port: int) -> None:
@@ -156,25 +137,27 @@ def main() -> None:
     parser.add_argument("--workers", default="1,2,4")
     args = parser.parse_args()
     handler = CountingHandler()
-    port = _free_port()
+    port = free_port()
     controller = Controller(handler, hostname="127.0.0.1", port=port)
     controller.start()
-    url, admin = _fresh_database()
-    name = url.rsplit("/", 1)[1]
     try:
-        started = time.monotonic()
-        _setup(url, args.emails, args.mailboxes, port)
-        print(f"setup: {args.emails} emails across {args.mailboxes} mailboxes in {time.monotonic() - started:.1f}s")
-        print(f"{'workers':>7} {'sent':>6} {'failed':>6} {'seconds':>8} {'emails/s':>9} {'lag p50':>8} {'lag p99':>8} "
-              f"{'dups':>5}")
-        for workers in [int(w) for w in args.workers.split(",")]:
-            r = _run(url, workers, args.emails, handler)
-            print(f"{r['workers']:>7} {r['sent']:>6} {r['not_sent']:>6} {r['seconds']:>8.1f} {r['rate']:>9.1f} {r['p50']:>7.2f}s "
-                  f"{r['p99']:>7.2f}s {r['duplicates']:>5}", flush=True)
+        with fresh_database("postgres") as url:
+            measure(url, args, port, handler)
     finally:
         controller.stop()
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+def measure(url: str, args: argparse.Namespace, port: int, handler: CountingHandler) -> None:
+    """Set the emails up on ``url``, then deliver them with each worker count and print the figures."""
+    started = time.monotonic()
+    _setup(url, args.emails, args.mailboxes, port)
+    print(f"setup: {args.emails} emails across {args.mailboxes} mailboxes in {time.monotonic() - started:.1f}s")
+    print(f"{'workers':>7} {'sent':>6} {'failed':>6} {'seconds':>8} {'emails/s':>9} {'lag p50':>8} {'lag p99':>8} "
+          f"{'dups':>5}")
+    for workers in [int(w) for w in args.workers.split(",")]:
+        r = _run(url, workers, args.emails, handler)
+        print(f"{r['workers']:>7} {r['sent']:>6} {r['not_sent']:>6} {r['seconds']:>8.1f} {r['rate']:>9.1f} {r['p50']:>7.2f}s "
+              f"{r['p99']:>7.2f}s {r['duplicates']:>5}", flush=True)
 
 
 if __name__ == "__main__":

@@ -18,9 +18,9 @@ from server.domain import schedule
 from server.domain.templates import TemplateSyntaxProblem, missing_field
 from server.errors import Forbidden, Invalid, NotFound
 from server.models import ACTIVE_STATES, Campaign, Enrollment, Mailbox, Person, User
-from server.services import events
 from server.services.campaigns import calendar, get_campaign
 from server.services.engine import Becoming, Sender, _content, bulk_insert, record_events, start_steps
+from server.services.people import merge_data
 
 MAX_PEOPLE = 10_000
 _PERSON_COLUMNS = (Person.id, Person.email, Person.first_name, Person.last_name, Person.company, Person.title,
@@ -160,10 +160,8 @@ def launch(session: Session, user: User, campaign_id: int, *, people: list[Any],
         if "@" not in person.email or person.email.startswith("@") or person.email.endswith("@"):
             refused.append({"person_id": person_id, "reason": f"invalid email address {person.email}"})
             continue
-        data = {"email": person.email, "first_name": person.first_name, "last_name": person.last_name,
-                "company": person.company, "title": person.title, "fields": person.fields or {}}
         try:
-            missing = missing_field(sources, data, sender_data)
+            missing = missing_field(sources, merge_data(person), sender_data)
         except TemplateSyntaxProblem as exc:
             refused.append({"person_id": person_id, "reason": f"template cannot be rendered: {exc.message}"})
             continue
@@ -215,8 +213,7 @@ def _insert(session: Session, campaign: Campaign, steps: list, accepted: list[tu
     ids = [by_person[p.id] for p, _zone, _day1 in accepted]
     mailbox_id = mailbox.id if mailbox else None
     items = [Becoming(enrollment_id=eid, user_id=sender_user.id, mailbox_id=mailbox_id,
-                      person={"id": p.id, "email": p.email, "first_name": p.first_name, "last_name": p.last_name,
-                              "company": p.company, "title": p.title, "fields": p.fields or {}},
+                      person=merge_data(p) | {"id": p.id},
                       zone=zone, day1=day1, index=0, send_at=send_at, step_times=step_times)
              for eid, (p, zone, day1) in zip(ids, accepted)]
     start_steps(session, campaign, steps, items, now=now, senders={mailbox_id: sender}, mark_current=False)
