@@ -9,11 +9,11 @@ Exactly once is a property of the states, not of luck:
 * **caps** are checked in that same transaction while holding the mailbox row lock, so two
   workers cannot both take the last slot of a mailbox's rolling-24-hour or per-minute cap;
   what does not fit goes to ``pending`` until the instant capacity returns (never dropped).
-* **hand over**: just before one email goes to the provider its claim is marked (committed)
-  as handed over; then **send**, then **mark sent** with an UPDATE guarded by
-  ``status='sending' AND claimed_by=me``. Accepted emails are marked sent in small groups (one
-  transaction per up to 20 emails or 200 ms), which is what makes one worker fast; a worker
-  killed in between leaves the rows handed over in ``sending``.
+* **hand over**: emails go in chunks of up to 20: checked and built, then their claims are
+  marked (committed) as handed over in one statement; then **send** each, then **mark sent**
+  the accepted ones in one UPDATE guarded by ``status='sending' AND claimed_by=me``, in the
+  same transaction as the engine's next steps. Few commits per email is what makes one worker
+  fast; a worker killed in between leaves the chunk's rows handed over in ``sending``.
 * **recovery** takes over ``sending`` rows whose claim is older than the lease. A claim that
   was never handed over goes back to the queue (nothing left the building). A handed-over one
   is reconciled: the provider is asked whether the message went out (Gmail: ``rfc822msgid:``
@@ -34,7 +34,7 @@ from datetime import datetime, timedelta
 from typing import Any, Callable, Mapping
 
 from flask import Flask
-from sqlalchemy import func, select, update
+from sqlalchemy import case, func, literal, select, update
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.orm.util import identity_key
 
@@ -53,7 +53,7 @@ from server.clock import get_clock
 from server.domain.templates import TemplateSyntaxProblem, missing_field
 from server.models import Email, Enrollment, Mailbox, Person, Step, User
 from server.services import events
-from server.services.engine import Sender, finish_current_step
+from server.services.engine import Sender, finish_current_step, finish_current_steps
 
 log = logging.getLogger("stepline.dispatch")
 WORKER_ID = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
@@ -141,18 +141,30 @@ def run_pass(app: Flask, batch: int = 100, should_stop: Callable[[], bool] = lam
         return handled
 
 
-# Accepted sends are recorded together: one transaction per group of up to SENT_GROUP emails or
-# SENT_GROUP_SECONDS, whichever comes first. Safe because each email's "handed over" mark was
-# committed before it left: a worker killed after the provider accepted a message but before
-# its group was committed leaves that email handed over, which recovery marks unknown (SMTP) or
-# reconciles with the provider (Gmail, Graph); it is never sent again.
-SENT_GROUP = 20
-SENT_GROUP_SECONDS = 0.2
+# Emails go through in chunks of up to CHUNK: their rows are read in one query, checked and
+# built, handed over together (one commit), sent one by one, and the accepted ones recorded
+# together (one transaction). Safe because the "handed over" mark is committed before any of
+# them leaves: a worker killed after the provider accepted a message but before its chunk was
+# recorded leaves that email handed over, which recovery marks unknown (SMTP) or reconciles
+# with the provider (Gmail, Graph); it is never sent again. The price of a crash is at most
+# one chunk per thread marked unknown instead of going back to the queue.
+CHUNK = 20
+
+
+@dataclass
+class _Ready:
+    """One checked email with its built message, waiting for its chunk's hand-over."""
+
+    email: Email
+    enrollment: Enrollment | None
+    mailbox: Mailbox
+    message: Any
+    thread_id: str | None
 
 
 @dataclass
 class _Sent:
-    """One accepted email waiting for its group's commit (plain values: no ORM refresh needed)."""
+    """One accepted email waiting for its chunk's commit (plain values: no ORM refresh needed)."""
 
     email_id: int
     user_id: int
@@ -167,42 +179,104 @@ class _Sent:
 
 def _deliver_all(app: Flask, factory: sessionmaker[Session], ids: list[int], limits: Limits,
                  should_stop: Callable[[], bool]) -> int:
-    """Deliver some claimed emails with one session (steps, templates and campaigns are then
-    read once), while the emails' own rows (person, enrollment, mailbox, user) are re-read
-    fresh for each chunk of SENT_GROUP emails, and accepted ones are recorded per group."""
+    """Deliver some claimed emails, chunk by chunk, with one session (steps, templates and
+    campaigns are then read once), while the emails' own rows (person, enrollment, mailbox,
+    user) are re-read fresh for each chunk: at most a fraction of a second old at the send."""
     handled = 0
     keep: list[Any] = []  # strong references: the session's identity map only holds weak ones
-    group: list[_Sent] = []
-    opened = 0.0
     with app.app_context(), factory() as session:
-        try:
-            rows: dict[int, Any] = {}
-            for index, email_id in enumerate(ids):
-                if should_stop():
-                    _unclaim(factory, ids[index:])
-                    break
-                try:
-                    if index % SENT_GROUP == 0:
-                        # Pre-send checks read their rows once per small chunk: at most a
-                        # fraction of a second old when the email goes out.
-                        rows = _load(session, ids[index:index + SENT_GROUP])
-                    sent = _deliver(app, session, email_id, limits, keep, rows.pop(email_id, None))
-                except Exception:  # noqa: BLE001 - one bad email must not stop the others
-                    log.exception("email %s: delivery crashed; recovery will reconcile it", email_id)
-                    session.rollback()
-                    rows = {}
-                    sent = None
-                handled += 1
-                if sent is not None:
-                    if not group:
-                        opened = time.monotonic()
-                    group.append(sent)
-                if group and (len(group) >= SENT_GROUP or time.monotonic() - opened >= SENT_GROUP_SECONDS):
-                    _record_sent(session, group)
-        finally:
-            if group:
-                _record_sent(session, group)
+        for start in range(0, len(ids), CHUNK):
+            if should_stop():
+                _unclaim(factory, ids[start:])
+                break
+            chunk = ids[start:start + CHUNK]
+            sent: list[_Sent] = []
+            try:
+                _deliver_chunk(app, session, chunk, limits, keep, sent)
+            except Exception:  # noqa: BLE001 - one bad email must not stop the others
+                log.exception("emails %s: delivery crashed; recovery will reconcile them", chunk)
+                session.rollback()
+            handled += len(chunk)
+            _record_sent(session, sent)
     return handled
+
+
+def _deliver_chunk(app: Flask, session: Session, ids: list[int], limits: Limits, keep: list[Any],
+                   sent: list[_Sent]) -> None:
+    """Check, build, hand over and send some claimed emails; accepted ones are appended to
+    ``sent`` for the caller to record together, every other outcome is recorded here."""
+    rows = _load(session, ids)
+    now = get_clock().now()
+    ready: list[_Ready] = []
+    for email_id in ids:
+        row = rows.get(email_id)
+        if row is None:
+            continue
+        email, person, user, enrollment, mailbox = row
+        if email.status != "sending" or email.claimed_by not in _mine():
+            continue
+        if enrollment is not None and len(keep) < 1000:
+            # The campaign (and, through it, its steps and templates) is then read once per batch.
+            keep.append(enrollment.campaign)
+            keep.extend(enrollment.campaign.steps)
+        if enrollment is not None and enrollment.state == "paused":
+            _release(session, email, status="paused", due_at=email.due_at, count_attempt=False)
+            continue
+        problem = presend_problem(session, email, person, enrollment, mailbox, limits)
+        if problem:
+            _fail(session, email, enrollment, problem, now)
+            continue
+        ready.append(_Ready(email, enrollment, mailbox, build_message(email, mailbox, user, app.config, date=now),
+                            email.provider_thread_id))
+    if not ready:
+        session.commit()
+        return
+    # The mark that exactly-once recovery relies on, committed before any of them is sent.
+    # (It also commits the tracked links build_message stored on the emails.)
+    handed = set(session.scalars(
+        update(Email).where(Email.id.in_([r.email.id for r in ready]), Email.status == "sending",
+                            Email.claimed_by.in_(_mine()))
+        .values(claimed_by=_worker_id() + HANDING_OVER, claimed_at=now)
+        .returning(Email.id).execution_options(synchronize_session=False)))
+    session.commit()
+    for item in ready:
+        if item.email.id in handed:
+            accepted = _send(app, session, item, limits, now)
+            if accepted is not None:
+                sent.append(accepted)
+
+
+def _send(app: Flask, session: Session, item: _Ready, limits: Limits, now: datetime) -> _Sent | None:
+    """Hand one email to its provider; an accepted one is returned, any other outcome recorded."""
+    email, enrollment, mailbox = item.email, item.enrollment, item.mailbox
+    try:
+        result = provider_for(mailbox, app.config).send(item.message, mailbox, item.thread_id)
+    except RateLimited as exc:
+        _release(session, email, status="scheduled", due_at=now + exc.retry_after, count_attempt=False,
+                 reason=f"rate limited by the provider, retrying: {exc.reason}")
+    except Transient as exc:
+        if email.attempts >= limits.max_attempts:
+            _fail(session, email, enrollment, f"gave up after {email.attempts} attempts: {exc.reason}", now)
+        else:
+            delay = min(BACKOFF_BASE * (2 ** max(0, email.attempts - 1)), BACKOFF_MAX)
+            _release(session, email, status="scheduled", due_at=now + delay, count_attempt=True,
+                     reason=f"retrying: {exc.reason}")
+    except QuotaExceeded as exc:
+        used, oldest = _used(session, mailbox.id, now - DAY, exclude=[email.id])
+        _release(session, email, status="pending", due_at=(oldest or now) + DAY, count_attempt=False,
+                 reason=f"the mailbox's daily sending quota is used up: {exc.reason}")
+    except Rejected as exc:
+        _fail(session, email, enrollment, exc.reason, now)
+    except Uncertain as exc:
+        _uncertain(session, email, enrollment, mailbox, exc.reason, now)
+    except Exception as exc:  # noqa: BLE001 - a bug must not lose track of a claimed email
+        log.exception("unexpected error sending email %s", email.id)
+        _uncertain(session, email, enrollment, mailbox, f"unexpected error: {exc}", now)
+    else:
+        return _Sent(email_id=email.id, user_id=email.user_id, person_id=email.person_id, step_id=email.step_id,
+                     enrollment_id=email.enrollment_id, subject=email.subject, message_id=email.message_id,
+                     result=result, at=get_clock().now())
+    return None
 
 
 def _unclaim(factory: sessionmaker[Session], ids: list[int]) -> None:
@@ -340,70 +414,6 @@ def _load(session: Session, ids: list[int]) -> dict[int, Any]:
     return {row[0].id: row for row in rows}
 
 
-def _deliver(app: Flask, session: Session, email_id: int, limits: Limits,
-             keep: list[Any] | None = None, preloaded: Any = None) -> _Sent | None:
-    """Check, hand over and send one claimed email; an accepted one is returned for the caller
-    to record with its group (:func:`_record_sent`), every other outcome is recorded here."""
-    row = preloaded if preloaded is not None else _load(session, [email_id]).get(email_id)
-    if row is None:
-        return None
-    email, person, user, enrollment, mailbox = row
-    if email.status != "sending" or email.claimed_by not in _mine():
-        session.rollback()
-        return None
-    now = get_clock().now()
-    if keep is not None and enrollment is not None and len(keep) < 1000:
-        # The campaign (and, through it, its steps and templates) is then read once per batch.
-        keep.append(enrollment.campaign)
-        keep.extend(enrollment.campaign.steps)
-    if enrollment is not None and enrollment.state == "paused":
-        _release(session, email, status="paused", due_at=email.due_at, count_attempt=False)
-        return None
-    problem = presend_problem(session, email, person, enrollment, mailbox, limits)
-    if problem:
-        _fail(session, email, enrollment, problem, now)
-        return None
-    message = build_message(email, mailbox, user, app.config, date=now)
-    provider = provider_for(mailbox, app.config)
-    # The per-email mark that exactly-once recovery relies on: committed before the send.
-    # (It also commits the tracked links build_message stored on the email.)
-    handed = session.execute(update(Email).where(Email.id == email.id, Email.status == "sending",
-                                                 Email.claimed_by.in_(_mine()))
-                             .values(claimed_by=_worker_id() + HANDING_OVER, claimed_at=now)
-                             .execution_options(synchronize_session=False))
-    session.commit()
-    if handed.rowcount != 1:
-        return None
-    try:
-        result = provider.send(message, mailbox, email.provider_thread_id)
-    except RateLimited as exc:
-        _release(session, email, status="scheduled", due_at=now + exc.retry_after, count_attempt=False,
-                 reason=f"rate limited by the provider, retrying: {exc.reason}")
-    except Transient as exc:
-        if email.attempts >= limits.max_attempts:
-            _fail(session, email, enrollment, f"gave up after {email.attempts} attempts: {exc.reason}", now)
-        else:
-            delay = min(BACKOFF_BASE * (2 ** max(0, email.attempts - 1)), BACKOFF_MAX)
-            _release(session, email, status="scheduled", due_at=now + delay, count_attempt=True,
-                     reason=f"retrying: {exc.reason}")
-    except QuotaExceeded as exc:
-        used, oldest = _used(session, mailbox.id, now - DAY, exclude=[email.id])
-        _release(session, email, status="pending", due_at=(oldest or now) + DAY, count_attempt=False,
-                 reason=f"the mailbox's daily sending quota is used up: {exc.reason}")
-    except Rejected as exc:
-        _fail(session, email, enrollment, exc.reason, now)
-    except Uncertain as exc:
-        _uncertain(session, email, enrollment, mailbox, exc.reason, now)
-    except Exception as exc:  # noqa: BLE001 - a bug must not lose track of a claimed email
-        log.exception("unexpected error sending email %s", email.id)
-        _uncertain(session, email, enrollment, mailbox, f"unexpected error: {exc}", now)
-    else:
-        return _Sent(email_id=email.id, user_id=email.user_id, person_id=email.person_id, step_id=email.step_id,
-                     enrollment_id=email.enrollment_id, subject=email.subject, message_id=email.message_id,
-                     result=result, at=get_clock().now())
-    return None
-
-
 def _release(session: Session, email: Email, *, status: str, due_at: datetime, count_attempt: bool,
              reason: str | None = None) -> None:
     """Give the claim back (guarded: only if it is still ours)."""
@@ -471,11 +481,13 @@ def mark_sent(session: Session, email: Email, enrollment: Enrollment | None, res
 
 
 def _record_sent(session: Session, group: list[_Sent]) -> None:
-    """Record a group of accepted emails in one transaction (guarded per email, like
-    :func:`mark_sent`), let the engine advance their enrollments, commit, and empty ``group``.
+    """Record a chunk's accepted emails in one transaction (guarded like :func:`mark_sent`),
+    let the engine advance their enrollments, commit, and empty ``group``.
 
     The enrollments are re-read in one query so that a reply or unsubscribe recorded while
-    the group was being sent is seen by the engine."""
+    the chunk was being sent is seen by the engine."""
+    if not group:
+        return
     try:
         _record_sent_group(session, group)
     except Exception:  # noqa: BLE001 - the emails stay handed over: recovery marks them, never resends
@@ -485,41 +497,49 @@ def _record_sent(session: Session, group: list[_Sent]) -> None:
         group.clear()
 
 
+def _by_email(group: list[_Sent], value: Callable[[_Sent], Any], column: Any, otherwise: Any = None) -> Any:
+    """A CASE on the email id giving each email of the group its own value in one UPDATE."""
+    whens = {s.email_id: literal(value(s), type_=column.type) for s in group if value(s) is not None}
+    if not whens:
+        return None
+    return case(whens, value=Email.__table__.c.id, else_=otherwise if otherwise is not None else column)
+
+
 def _record_sent_group(session: Session, group: list[_Sent]) -> None:
     table = Email.__table__
-    mine = _mine()
-    enrollment_ids = [s.enrollment_id for s in group if s.enrollment_id is not None]
+    values: dict[str, Any] = {"status": "sent", "failure_reason": None,
+                              "sent_at": _by_email(group, lambda s: s.at, table.c.sent_at)}
+    for name, pick in (("provider_message_id", lambda s: s.result.provider_message_id),
+                       ("provider_thread_id", lambda s: s.result.thread_id)):
+        changed = _by_email(group, pick, table.c[name])
+        if changed is not None:
+            values[name] = changed
+    done = set(session.scalars(update(table).where(table.c.id.in_([s.email_id for s in group]),
+                                                   table.c.status == "sending", table.c.claimed_by.in_(_mine()))
+                               .values(**values).returning(table.c.id)))
+    mine = [s for s in group if s.email_id in done]
+    for s in group:
+        if s.email_id not in done:
+            log.warning("email %s was taken over while sending; leaving it to the new owner", s.email_id)
+    for s in mine:
+        # Core statement: an Email object still in the session must not keep saying "sending"
+        # (the engine reads the previous email's status to thread the follow-up).
+        held = session.identity_map.get(identity_key(Email, s.email_id))
+        if held is not None:
+            session.expire(held)
+    enrollment_ids = [s.enrollment_id for s in mine if s.enrollment_id is not None]
     enrollments = {e.id: e for e in session.scalars(
         select(Enrollment).where(Enrollment.id.in_(enrollment_ids))
         .execution_options(populate_existing=True))} if enrollment_ids else {}
-    event_rows: list[dict[str, Any]] = []
-    advance: list[tuple[Enrollment, _Sent]] = []
-    for sent in group:
-        values: dict[str, Any] = {"status": "sent", "sent_at": sent.at, "failure_reason": None}
-        if sent.result.provider_message_id:
-            values["provider_message_id"] = sent.result.provider_message_id
-        if sent.result.thread_id:
-            values["provider_thread_id"] = sent.result.thread_id
-        done = session.execute(update(table).where(table.c.id == sent.email_id, table.c.status == "sending",
-                                                   table.c.claimed_by.in_(mine)).values(**values))
-        if done.rowcount != 1:
-            log.warning("email %s was taken over while sending; leaving it to the new owner", sent.email_id)
-            continue
-        # Core statement: an Email object still in the session must not keep saying "sending"
-        # (the engine reads the previous email's status to thread the follow-up).
-        held = session.identity_map.get(identity_key(Email, sent.email_id))
-        if held is not None:
-            session.expire(held)
-        enrollment = enrollments.get(sent.enrollment_id) if sent.enrollment_id is not None else None
-        event_rows.append({"type": "sent", "at": sent.at, "user_id": sent.user_id, "person_id": sent.person_id,
-                           "campaign_id": _campaign_id(enrollment), "step_id": sent.step_id,
-                           "enrollment_id": sent.enrollment_id, "email_id": sent.email_id,
-                           "data": {"subject": sent.subject, "message_id": sent.message_id}})
-        if enrollment is not None and enrollment.current_step_id == sent.step_id:
-            advance.append((enrollment, sent))
-    events.record_many(session, event_rows)
-    for enrollment, sent in advance:
-        finish_current_step(session, enrollment, done_at=sent.at, now=sent.at)
+    events.record_many(session, [
+        {"type": "sent", "at": s.at, "user_id": s.user_id, "person_id": s.person_id,
+         "campaign_id": _campaign_id(enrollments.get(s.enrollment_id)), "step_id": s.step_id,
+         "enrollment_id": s.enrollment_id, "email_id": s.email_id,
+         "data": {"subject": s.subject, "message_id": s.message_id}} for s in mine])
+    advance = [(enrollments[s.enrollment_id], s.at) for s in mine
+               if s.enrollment_id in enrollments and enrollments[s.enrollment_id].current_step_id == s.step_id]
+    if advance:
+        finish_current_steps(session, advance, now=max(at for _e, at in advance))
     session.commit()
 
 

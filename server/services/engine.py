@@ -28,7 +28,7 @@ from sqlalchemy.orm import Session
 from server.domain import schedule
 from server.domain.templates import MissingMergeField, TemplateSyntaxProblem, render_template
 from server.errors import Invalid
-from server.models import Campaign, Email, Enrollment, EnrollmentStep, Event, Mailbox, Step, Task, User
+from server.models import Campaign, Email, Enrollment, EnrollmentStep, Event, Mailbox, Person, Step, Task, User
 from server.services import events
 from server.services.campaigns import calendar, step_rule
 
@@ -286,12 +286,22 @@ def current_row(session: Session, enrollment: Enrollment) -> EnrollmentStep | No
         EnrollmentStep.step_id == enrollment.current_step_id)).scalar_one_or_none()
 
 
-def sent_history(session: Session, enrollment_id: int) -> list[tuple[int, datetime]]:
+def sent_histories(session: Session, enrollment_ids: Sequence[int]) -> dict[int, list[tuple[int, datetime]]]:
+    """Each enrollment's sent emails as (step day, sent instant), oldest first: one query."""
+    history: dict[int, list[tuple[int, datetime]]] = {i: [] for i in enrollment_ids}
+    if not enrollment_ids:
+        return history
     rows = session.execute(
-        select(Step.day, Email.sent_at).join(Step, Step.id == Email.step_id)
-        .where(Email.enrollment_id == enrollment_id, Email.status == "sent", Email.sent_at.is_not(None))
+        select(Email.enrollment_id, Step.day, Email.sent_at).join(Step, Step.id == Email.step_id)
+        .where(Email.enrollment_id.in_(list(enrollment_ids)), Email.status == "sent", Email.sent_at.is_not(None))
         .order_by(Email.sent_at))
-    return [(day, sent_at) for day, sent_at in rows]
+    for enrollment_id, day, sent_at in rows:
+        history[enrollment_id].append((day, sent_at))
+    return history
+
+
+def sent_history(session: Session, enrollment_id: int) -> list[tuple[int, datetime]]:
+    return sent_histories(session, [enrollment_id])[enrollment_id]
 
 
 def becoming(session: Session, enrollment: Enrollment, index: int, *, prev_done_at: datetime | None,
@@ -303,12 +313,17 @@ def becoming(session: Session, enrollment: Enrollment, index: int, *, prev_done_
     if previous_step is not None and previous_step.type == "email":
         previous_email = session.execute(select(Email).where(
             Email.enrollment_id == enrollment.id, Email.step_id == previous_step.id)).scalar_one_or_none()
-    person = merge_data(enrollment.person) | {"id": enrollment.person_id}
+    return _becoming(enrollment, merge_data(enrollment.person), index, prev_done_at=prev_done_at,
+                     history=sent_history(session, enrollment.id), previous_email=previous_email, on_date=on_date)
+
+
+def _becoming(enrollment: Enrollment, person: dict[str, Any], index: int, *, prev_done_at: datetime | None,
+              history: list[tuple[int, datetime]], previous_email: Email | None,
+              on_date: date | None = None) -> Becoming:
     return Becoming(enrollment_id=enrollment.id, user_id=enrollment.user_id, mailbox_id=enrollment.mailbox_id,
-                    person=person, zone=enrollment.timezone, day1=enrollment.day1, index=index,
-                    prev_done_at=prev_done_at, sent_history=sent_history(session, enrollment.id),
-                    previous_email=previous_email, send_at=enrollment.send_at,
-                    step_times=enrollment.step_times or {}, on_date=on_date)
+                    person=person | {"id": enrollment.person_id}, zone=enrollment.timezone, day1=enrollment.day1,
+                    index=index, prev_done_at=prev_done_at, sent_history=history, previous_email=previous_email,
+                    send_at=enrollment.send_at, step_times=enrollment.step_times or {}, on_date=on_date)
 
 
 def senders_for(session: Session, user_id: int, mailbox_id: int | None) -> dict[int | None, Sender]:
@@ -319,29 +334,74 @@ def senders_for(session: Session, user_id: int, mailbox_id: int | None) -> dict[
 
 def finish_current_step(session: Session, enrollment: Enrollment, *, done_at: datetime, now: datetime,
                         status: str = "done") -> None:
-    """Step done (sent, completed or skipped): the next one becomes current at once.
+    """Step done (sent, completed or skipped): the next one becomes current at once."""
+    finish_current_steps(session, [(enrollment, done_at)], now=now, status=status)
+
+
+def finish_current_steps(session: Session, finished: Sequence[tuple[Enrollment, datetime]], *, now: datetime,
+                         status: str = "done") -> None:
+    """Each enrollment's current step is done (at its own instant): its next step becomes
+    current at once, or the enrollment is finished after its last step.
 
     The next step's date counts from the local date on which this one was done, so
-    lateness shifts every later step and nothing catches up (SPEC §2)."""
-    row = current_row(session, enrollment)
-    if row is None or row.status != "current":
+    lateness shifts every later step and nothing catches up (SPEC §2). Many enrollments at
+    once because the dispatcher records a whole group of accepted emails in one transaction;
+    a task completed by a rep is the same call with one item, so the rule lives here only."""
+    from server.services.people import merge_data
+
+    pending = [(e, at) for e, at in finished if e.current_step_id is not None]
+    if not pending:
         return
-    row.status = status
-    row.done_at = done_at
-    if enrollment.state != "active":
-        return
-    current = session.get(Step, row.step_id)
-    steps = ordered_steps(enrollment.campaign, current)
-    index = next(i for i, s in enumerate(steps) if s.id == current.id)
-    if index + 1 >= len(steps):
+    current_rows = {(r.enrollment_id, r.step_id): r for r in session.scalars(
+        select(EnrollmentStep).where(EnrollmentStep.enrollment_id.in_([e.id for e, _ in pending]),
+                                     EnrollmentStep.status == "current"))}
+    advancing: list[tuple[Enrollment, datetime, list[Step], int]] = []
+    ended: list[dict[str, Any]] = []
+    for enrollment, done_at in pending:
+        row = current_rows.get((enrollment.id, enrollment.current_step_id))
+        if row is None:
+            continue
+        row.status = status
+        row.done_at = done_at
+        if enrollment.state != "active":
+            continue
+        current = session.get(Step, row.step_id)
+        steps = ordered_steps(enrollment.campaign, current)
+        index = next(i for i, s in enumerate(steps) if s.id == current.id)
+        if index + 1 < len(steps):
+            advancing.append((enrollment, done_at, steps, index))
+            continue
         enrollment.state = "finished"
         enrollment.current_step_id = None
         enrollment.ended_at = now
-        events.record(session, "finished", at=now, user_id=enrollment.user_id, person_id=enrollment.person_id,
-                      campaign_id=enrollment.campaign_id, enrollment_id=enrollment.id)
+        ended.append({"type": "finished", "at": now, "user_id": enrollment.user_id,
+                      "person_id": enrollment.person_id, "campaign_id": enrollment.campaign_id,
+                      "enrollment_id": enrollment.id})
+    events.record_many(session, ended)
+    if not advancing:
         return
     session.flush()
-    item = becoming(session, enrollment, index + 1, prev_done_at=done_at, previous_step=current)
-    start_steps(session, enrollment.campaign, steps, [item], now=now,
-                senders=senders_for(session, enrollment.user_id, enrollment.mailbox_id))
-    session.expire(enrollment, ["current_step_id"])
+    ids = [e.id for e, *_ in advancing]
+    histories = sent_histories(session, ids)
+    previous = {(m.enrollment_id, m.step_id): m for m in session.scalars(
+        select(Email).where(Email.enrollment_id.in_(ids)).execution_options(populate_existing=True))}
+    people = {p.id: p for p in session.scalars(select(Person).where(Person.id.in_([e.person_id for e, *_ in advancing])))}
+    # One engine call per campaign, step list and rep: the sender (the rep's own address when
+    # there is no mailbox) and the steps are then the same for every item.
+    groups: dict[tuple[int, tuple[int, ...], int], list[tuple[Enrollment, Becoming]]] = {}
+    for enrollment, done_at, steps, index in advancing:
+        previous_email = previous.get((enrollment.id, steps[index].id)) if steps[index].type == "email" else None
+        item = _becoming(enrollment, merge_data(people[enrollment.person_id]), index + 1, prev_done_at=done_at,
+                         history=histories[enrollment.id], previous_email=previous_email)
+        key = (enrollment.campaign_id, tuple(s.id for s in steps), enrollment.user_id)
+        groups.setdefault(key, []).append((enrollment, item))
+    for members in groups.values():
+        first = members[0][0]
+        steps = next(s for e, _at, s, _i in advancing if e is first)
+        senders: dict[int | None, Sender] = {}
+        for enrollment, _item in members:
+            if enrollment.mailbox_id not in senders:
+                senders |= senders_for(session, enrollment.user_id, enrollment.mailbox_id)
+        start_steps(session, first.campaign, steps, [item for _e, item in members], now=now, senders=senders)
+        for enrollment, _item in members:
+            session.expire(enrollment, ["current_step_id"])
