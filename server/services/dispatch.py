@@ -25,7 +25,6 @@ from __future__ import annotations
 import logging
 import os
 import socket
-import time
 import uuid
 from collections import defaultdict
 from concurrent.futures import ThreadPoolExecutor

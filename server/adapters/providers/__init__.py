@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import timedelta
-from email.message import EmailMessage
+from email.message import Message
 from typing import Any, Mapping, Protocol
 
 from server.models import Mailbox
@@ -61,7 +61,7 @@ class Uncertain(ProviderError):
 class Provider(Protocol):
     name: str
 
-    def send(self, message: EmailMessage, mailbox: Mailbox, thread_id: str | None) -> ProviderResult:
+    def send(self, message: Message, mailbox: Mailbox, thread_id: str | None) -> ProviderResult:
         """Hand the message over; returns once the provider accepted it."""
 
     def find_by_message_id(self, mailbox: Mailbox, message_id: str) -> ProviderResult | None:

@@ -12,11 +12,10 @@ which tests replace with ``HttpMockSequence`` through :data:`HTTP_FACTORY`.
 from __future__ import annotations
 
 import base64
-import email.policy
 import json
 import socket
 from datetime import timedelta
-from email.message import EmailMessage
+from email.message import Message
 from typing import Any, Callable, Mapping
 
 import google_auth_httplib2
@@ -26,6 +25,7 @@ from google.oauth2.credentials import Credentials
 from googleapiclient.discovery import build
 from googleapiclient.errors import HttpError
 
+from server.adapters.mail import message_bytes
 from server.adapters.providers import (
     ProviderError,
     ProviderResult,
@@ -104,8 +104,8 @@ class GmailProvider:
     def __init__(self, config: Mapping[str, Any]) -> None:
         self.config = config
 
-    def send(self, message: EmailMessage, mailbox: Mailbox, thread_id: str | None) -> ProviderResult:
-        raw = base64.urlsafe_b64encode(message.as_bytes(policy=email.policy.SMTP)).decode("ascii")
+    def send(self, message: Message, mailbox: Mailbox, thread_id: str | None) -> ProviderResult:
+        raw = base64.urlsafe_b64encode(message_bytes(message)).decode("ascii")
         body: dict[str, Any] = {"raw": raw}
         if thread_id:
             body["threadId"] = thread_id

@@ -10,16 +10,16 @@ In-Reply-To/References headers are what Exchange uses to file it in the same con
 from __future__ import annotations
 
 import base64
-import email.policy
 import threading
 import time
 from datetime import timedelta
-from email.message import EmailMessage
+from email.message import Message
 from typing import Any, Mapping
 
 import msal
 import requests
 
+from server.adapters.mail import message_bytes
 from server.adapters.providers import (
     ProviderError,
     ProviderResult,
@@ -122,9 +122,9 @@ class GraphProvider:
     def __init__(self, config: Mapping[str, Any]) -> None:
         self.config = config
 
-    def send(self, message: EmailMessage, mailbox: Mailbox, thread_id: str | None) -> ProviderResult:
+    def send(self, message: Message, mailbox: Mailbox, thread_id: str | None) -> ProviderResult:
         token = access_token(mailbox, self.config)
-        mime = base64.b64encode(message.as_bytes(policy=email.policy.SMTP))
+        mime = base64.b64encode(message_bytes(message))
         try:
             response = requests.post(f"{GRAPH}/me/sendMail", data=mime, timeout=TIMEOUT,
                                      headers={"Authorization": f"Bearer {token}", "Content-Type": "text/plain"})

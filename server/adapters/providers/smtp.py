@@ -10,15 +10,15 @@ sending hundreds of emails through one relay does not pay a TCP and TLS handshak
 """
 from __future__ import annotations
 
-import email.policy
 import smtplib
 import ssl
 import threading
 import time
-from email.message import EmailMessage
+from email.message import Message
 from email.utils import getaddresses
 from typing import Any, Mapping
 
+from server.adapters.mail import message_bytes
 from server.adapters.providers import (
     ProviderError,
     ProviderResult,
@@ -127,9 +127,9 @@ class SmtpProvider:
                 conn.rset()
                 raise classify(code, reply, f"RCPT TO {rcpt}")
 
-    def send(self, message: EmailMessage, mailbox: Mailbox, thread_id: str | None) -> ProviderResult:
+    def send(self, message: Message, mailbox: Mailbox, thread_id: str | None) -> ProviderResult:
         recipients = [addr for _, addr in getaddresses(message.get_all("To", []) + message.get_all("Cc", []))]
-        data = message.as_bytes(policy=email.policy.SMTP)
+        data = message_bytes(message)
         conn = self._connection(mailbox)
         try:
             self._envelope(conn, mailbox.address, recipients)
