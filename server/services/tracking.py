@@ -173,8 +173,8 @@ def rewrite_html(body_html: str, email: Any, config: Mapping[str, Any]) -> str:
             return f'{match.group(1)}"{html.escape(tracked)}"'
 
         out = _ANCHOR_HREF.sub(_swap, out)
-        if isinstance(email, Email):
-            email.tracked_links = links
+        if isinstance(email, Email) and (links or email.tracked_links):
+            email.tracked_links = links  # no write at all for the many emails without links
     if track_opens:
         pixel = (f'<img src="{base}/t/o/{open_token(config, email_id)}.gif" width="1" height="1" alt="" '
                  f'style="border:0;width:1px;height:1px">')
