@@ -21,9 +21,10 @@ from zoneinfo import ZoneInfo
 
 import psycopg
 from psycopg.types.json import Json
-from sqlalchemy import JSON, Table, insert, select, text, update
+from sqlalchemy import JSON, Table, case, insert, literal, select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
 
 from server.domain import schedule
 from server.domain.templates import MissingMergeField, TemplateSyntaxProblem, render_template
@@ -332,6 +333,33 @@ def senders_for(session: Session, user_id: int, mailbox_id: int | None) -> dict[
     return {mailbox_id: Sender.of(user, mailbox)}
 
 
+def _close_rows(session: Session, rows: list[tuple[EnrollmentStep, datetime]], status: str) -> None:
+    """Mark steps done (each at its own instant) in one statement; the loaded rows follow."""
+    if not rows:
+        return
+    table = EnrollmentStep.__table__
+    done_at = case({row.id: literal(at, type_=table.c.done_at.type) for row, at in rows}, value=table.c.id)
+    session.execute(update(table).where(table.c.id.in_([row.id for row, _ in rows]))
+                    .values(status=status, done_at=done_at))
+    for row, at in rows:
+        set_committed_value(row, "status", status)
+        set_committed_value(row, "done_at", at)
+
+
+def _finish_enrollments(session: Session, enrollments: list[Enrollment], now: datetime) -> None:
+    """The last step is done: the enrollments are finished, with one "finished" event each."""
+    if not enrollments:
+        return
+    table = Enrollment.__table__
+    session.execute(update(table).where(table.c.id.in_([e.id for e in enrollments]))
+                    .values(state="finished", current_step_id=None, ended_at=now))
+    for enrollment in enrollments:
+        for key, value in (("state", "finished"), ("current_step_id", None), ("ended_at", now)):
+            set_committed_value(enrollment, key, value)
+    events.record_many(session, [{"type": "finished", "at": now, "user_id": e.user_id, "person_id": e.person_id,
+                                  "campaign_id": e.campaign_id, "enrollment_id": e.id} for e in enrollments])
+
+
 def finish_current_step(session: Session, enrollment: Enrollment, *, done_at: datetime, now: datetime,
                         status: str = "done") -> None:
     """Step done (sent, completed or skipped): the next one becomes current at once."""
@@ -356,13 +384,13 @@ def finish_current_steps(session: Session, finished: Sequence[tuple[Enrollment, 
         select(EnrollmentStep).where(EnrollmentStep.enrollment_id.in_([e.id for e, _ in pending]),
                                      EnrollmentStep.status == "current"))}
     advancing: list[tuple[Enrollment, datetime, list[Step], int]] = []
-    ended: list[dict[str, Any]] = []
+    done_rows: list[tuple[EnrollmentStep, datetime]] = []
+    ended: list[Enrollment] = []
     for enrollment, done_at in pending:
         row = current_rows.get((enrollment.id, enrollment.current_step_id))
         if row is None:
             continue
-        row.status = status
-        row.done_at = done_at
+        done_rows.append((row, done_at))
         if enrollment.state != "active":
             continue
         current = session.get(Step, row.step_id)
@@ -370,14 +398,10 @@ def finish_current_steps(session: Session, finished: Sequence[tuple[Enrollment, 
         index = next(i for i, s in enumerate(steps) if s.id == current.id)
         if index + 1 < len(steps):
             advancing.append((enrollment, done_at, steps, index))
-            continue
-        enrollment.state = "finished"
-        enrollment.current_step_id = None
-        enrollment.ended_at = now
-        ended.append({"type": "finished", "at": now, "user_id": enrollment.user_id,
-                      "person_id": enrollment.person_id, "campaign_id": enrollment.campaign_id,
-                      "enrollment_id": enrollment.id})
-    events.record_many(session, ended)
+        else:
+            ended.append(enrollment)
+    _close_rows(session, done_rows, status)
+    _finish_enrollments(session, ended, now)
     if not advancing:
         return
     session.flush()
