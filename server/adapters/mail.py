@@ -61,7 +61,9 @@ class _WirePolicy(Compat32):
     long ones; the stock policy would build an ``email.header.Header`` for each header."""
 
     def _fold(self, name, value, sanitize):  # type: ignore[no-untyped-def]
-        if isinstance(value, str) and value.isascii() and "\n" not in value and len(name) + len(value) + 2 <= 78:
+        if isinstance(value, str) and value.isascii() and "\n" not in value and (
+                len(name) + len(value) + 2 <= 78 or (" " not in value and len(name) + len(value) + 2 <= 998)):
+            # Short, or one long word (a URL) that folding could only push onto a line of its own.
             return f"{name}: {value}{self.linesep}"
         return super()._fold(name, value, sanitize)
 
@@ -69,9 +71,10 @@ class _WirePolicy(Compat32):
 WIRE = _WirePolicy(linesep="\r\n")
 
 
-def _header_text(value: str) -> str:
-    """A header value as typed when it is ASCII, RFC 2047 encoded words otherwise."""
-    return value if value.isascii() else Header(value, "utf-8").encode()
+def _header_text(name: str, value: str) -> str | Header:
+    """A header value as typed when it is ASCII, RFC 2047 encoded words otherwise (folded
+    knowing the header's name, so the first line is used too)."""
+    return value if value.isascii() else Header(value, "utf-8", header_name=name)
 
 
 def _part(body: str, subtype: str) -> MIMEText:
@@ -96,7 +99,7 @@ def build_message(email: Email, mailbox: Mailbox, user: User, config, *, date: d
     name = _one_line(mailbox.display_name or user.name or "")
     message["From"] = formataddr((name, mailbox.address), charset="utf-8") if name else mailbox.address
     message["To"] = _one_line(email.to_addr)
-    message["Subject"] = _header_text(_one_line(email.subject))
+    message["Subject"] = _header_text("Subject", _one_line(email.subject))
     message["Date"] = format_datetime(date or email.sent_at or datetime.now(timezone.utc))
     message["Message-ID"] = _one_line(email.message_id)
     if email.in_reply_to:

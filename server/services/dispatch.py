@@ -206,7 +206,7 @@ def _deliver_chunk(app: Flask, session: Session, ids: list[int], limits: Limits,
     ``sent`` for the caller to record together, every other outcome is recorded here."""
     rows = _load(session, ids)
     now = get_clock().now()
-    ready: list[_Ready] = []
+    checked: list[tuple[Email, Enrollment | None, Mailbox, User]] = []
     for email_id in ids:
         row = rows.get(email_id)
         if row is None:
@@ -225,8 +225,11 @@ def _deliver_chunk(app: Flask, session: Session, ids: list[int], limits: Limits,
         if problem:
             _fail(session, email, enrollment, problem, now)
             continue
-        ready.append(_Ready(email, enrollment, mailbox, build_message(email, mailbox, user, app.config, date=now),
-                            email.provider_thread_id))
+        checked.append((email, enrollment, mailbox, user))
+    # Built only once every check has run: a check that fails commits (or rolls back) on its
+    # own, which must not lose the tracked links a build stores on an email.
+    ready = [_Ready(email, enrollment, mailbox, build_message(email, mailbox, user, app.config, date=now),
+                    email.provider_thread_id) for email, enrollment, mailbox, user in checked]
     if not ready:
         session.commit()
         return

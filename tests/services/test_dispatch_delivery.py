@@ -117,3 +117,61 @@ def test_an_email_is_not_sent_before_its_due_time(app, rep, clock, make_mailbox,
     assert run_pass(app) == 0
     clock.advance(seconds=1)
     assert run_pass(app) == 1 and len(smtp_sink.received) == 1
+
+
+def test_people_sent_together_each_get_their_own_threaded_follow_up(app, rep, clock, make_mailbox, make_person,
+                                                                    make_campaign, smtp_sink):
+    """One pass sends a whole chunk and advances every enrollment at once: each follow-up must
+    still answer that person's own first email, and a blocked recipient in the middle of the
+    chunk fails alone."""
+    steps = [dict(THREE_EMAILS[0], subject="Hello {{ first_name }}"),
+             {"day": 2, "type": "email", "subject": "ignored", "body_html": "<p>Following up, {{ first_name }}.</p>",
+              "send_option": "same_time_as_previous", "follow_up": True}]
+    mailbox = make_mailbox(rep, port=smtp_sink.port)
+    names = ["Ann", "Bob", "Cy", "Dee"]
+    people = [make_person(rep, email=f"{n.lower()}@{'blocked' if n == 'Cy' else 'prospect'}.example", first_name=n)
+              for n in names]
+    campaign = make_campaign(rep, steps)
+    launched = rep.post(f"/campaigns/{campaign['id']}/launch",
+                        json={"people": people, "mailbox_id": mailbox, "send_at": "now"})
+    assert len(launched.json["enrolled"]) == 4, launched.json
+    app.config["BLOCKED_DOMAINS"] = "blocked.example"
+
+    assert run_pass(app) == 4
+    assert sorted(r.rcpt_tos[0] for r in smtp_sink.received) == ["ann@prospect.example", "bob@prospect.example",
+                                                                 "dee@prospect.example"]
+    failed = rep.get("/emails?status=failed").json["emails"]
+    assert [(e["to"], e["failure_reason"]) for e in failed] == [("cy@blocked.example",
+                                                                 "recipient domain blocked.example is blocked")]
+    first_ids = {r.rcpt_tos[0]: r.message["Message-ID"] for r in smtp_sink.received}
+
+    clock.advance(days=1)
+    assert run_pass(app) == 3
+    follow_ups = smtp_sink.received[3:]
+    assert len(follow_ups) == 3
+    for received in follow_ups:
+        to = received.rcpt_tos[0]
+        name = to.split("@")[0].capitalize()
+        assert received.message["Subject"] == f"Re: Hello {name}"
+        assert received.message["In-Reply-To"] == first_ids[to]
+        assert received.message["References"] == first_ids[to]
+        assert f"Following up, {name}." in received.message.get_body(("html",)).get_content()
+
+
+def test_accented_subjects_and_sender_names_arrive_intact(app, rep, make_mailbox, make_person, make_campaign,
+                                                          smtp_sink):
+    steps = [dict(THREE_EMAILS[0], subject="Grüße aus Köln, {{ first_name }}: a subject long enough to be folded",
+                  body_html="<p>Schöne Grüße, {{ first_name }} — bis bald.</p>")]
+    mailbox = make_mailbox(rep, port=smtp_sink.port, display_name="Zoë Müller")
+    person = make_person(rep, first_name="Zoë")
+    campaign = make_campaign(rep, steps)
+    rep.post(f"/campaigns/{campaign['id']}/launch", json={"people": [person], "mailbox_id": mailbox,
+                                                           "send_at": "now"})
+    run_pass(app)
+    received = smtp_sink.received[0]
+    assert received.data.isascii()  # 7-bit on the wire: encoded words and quoted-printable
+    message = received.message
+    assert message["Subject"] == "Grüße aus Köln, Zoë: a subject long enough to be folded"
+    assert message["From"].addresses[0].display_name == "Zoë Müller"
+    assert message.get_body(("plain",)).get_content().strip() == "Schöne Grüße, Zoë — bis bald."
+    assert "<p>Schöne Grüße, Zoë — bis bald.</p>" in message.get_body(("html",)).get_content()
