@@ -33,7 +33,7 @@ from datetime import datetime, timedelta
 from typing import Any, Callable, Mapping
 
 from flask import Flask
-from sqlalchemy import case, func, literal, select, update
+from sqlalchemy import and_, case, func, literal, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.orm.util import identity_key
 
@@ -358,16 +358,19 @@ def _apply_caps(session: Session, claimed: list[Any], now: datetime, limits: Lim
 
 def _used(session: Session, mailbox_id: int, since: datetime, exclude: list[int]) -> tuple[int, datetime | None]:
     """Sends counted against a cap since ``since`` (sent, in flight, or possibly sent) and the
-    oldest of them, which is when the window frees its first slot."""
-    sent_count, sent_oldest = session.execute(
-        select(func.count(), func.min(Email.sent_at)).where(
-            Email.mailbox_id == mailbox_id, Email.status == "sent", Email.sent_at > since)).one()
-    flying_count, flying_oldest = session.execute(
-        select(func.count(), func.min(Email.claimed_at)).where(
-            Email.mailbox_id == mailbox_id, Email.status.in_(("sending", "unknown")), Email.claimed_at > since,
-            Email.id.not_in(exclude))).one()
-    oldest = min((t for t in (sent_oldest, flying_oldest) if t is not None), default=None)
-    return sent_count + flying_count, oldest
+    oldest of them, which is when the window frees its first slot.
+
+    One statement, so one snapshot: counted in two queries, an email whose "sent" commits
+    between them would be in neither (seen as not yet sent, then as no longer in flight),
+    and a racing worker would take its slot."""
+    counted_at = case((Email.status == "sent", Email.sent_at), else_=Email.claimed_at)
+    count, oldest = session.execute(
+        select(func.count(), func.min(counted_at)).where(
+            Email.mailbox_id == mailbox_id,
+            or_(and_(Email.status == "sent", Email.sent_at > since),
+                and_(Email.status.in_(("sending", "unknown")), Email.claimed_at > since,
+                     Email.id.not_in(exclude))))).one()
+    return count, oldest
 
 
 # ---------------------------------------------------------------------------- delivering
