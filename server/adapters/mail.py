@@ -11,7 +11,6 @@ from email.header import Header
 from email.message import Message
 from email.policy import Compat32
 from email.mime.multipart import MIMEMultipart
-from email.mime.text import MIMEText
 from email.utils import format_datetime, formataddr
 from functools import lru_cache
 
@@ -77,9 +76,14 @@ def _header_text(name: str, value: str) -> str | Header:
     return value if value.isascii() else Header(value, "utf-8", header_name=name)
 
 
-def _part(body: str, subtype: str) -> MIMEText:
-    part = MIMEText(body, subtype, _UTF8, policy=WIRE)
-    del part["MIME-Version"]  # only the top level carries it
+def _part(body: str, subtype: str) -> Message:
+    """One UTF-8, quoted-printable body part: the same headers and bytes ``MIMEText`` writes,
+    set directly. ``MIMEText`` would re-parse its own Content-Type parameters three times to
+    add the charset, which was a tenth of a worker's time per send."""
+    part = Message(policy=WIRE)
+    part["Content-Type"] = f'text/{subtype}; charset="utf-8"'
+    part["Content-Transfer-Encoding"] = "quoted-printable"
+    part.set_payload(_UTF8.body_encode(body))
     return part
 
 
