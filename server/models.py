@@ -79,6 +79,10 @@ class User(Base):
     timezone: Mapped[str] = mapped_column(String(64), default="UTC")
     password_hash: Mapped[str | None] = mapped_column(String(300))
     created_at: Mapped[datetime]
+    # The rep's Salesforce User (owner of the Tasks synced for them), found by email; checked_at
+    # with no id means "no active User with this email" (looked up again a day later).
+    salesforce_user_id: Mapped[str | None] = mapped_column(String(18))
+    salesforce_user_checked_at: Mapped[datetime | None]
 
     @property
     def is_admin(self) -> bool:

@@ -78,6 +78,34 @@ def find_person(sf: Salesforce, email: str) -> list[tuple[str, str]]:
     return found
 
 
+def find_user(sf: Salesforce, email: str) -> str | None:
+    """Id of the active Salesforce User with this email address, or None. Email comparison in
+    SOQL is case-insensitive; an inactive User cannot own records, so it never matches."""
+    result = sf.query(format_soql("SELECT Id FROM User WHERE Email = {} AND IsActive = true LIMIT 1", email))
+    records = result.get("records") or []
+    return str(records[0]["Id"]) if records else None
+
+
+# What Salesforce answers when a record's OwnerId names no user it can use: an id that is not a
+# User of this org (or not visible to the integration user), or a deactivated User.
+_OWNER_ERRORS = {"INVALID_CROSS_REFERENCE_KEY", "INACTIVE_OWNER_OR_USER"}
+
+
+def owner_refused(exc: BaseException) -> bool:
+    """Whether a failed create was Salesforce refusing the OwnerId (so it is worth sending the
+    record again without one). Errors naming another field (e.g. WhoId) are not."""
+    if not isinstance(exc, SalesforceMalformedRequest) or not isinstance(exc.content, list):
+        return False
+    for error in exc.content:
+        if not isinstance(error, dict):
+            continue
+        fields = error.get("fields") or []
+        code = error.get("errorCode") or error.get("statusCode")
+        if "OwnerId" in fields or (code in _OWNER_ERRORS and not fields):
+            return True
+    return False
+
+
 def create_task(sf: Salesforce, fields: dict[str, Any]) -> str:
     """Creates a Task; Salesforce answers 201 {"id", "success", "errors"}."""
     result = sf.Task.create(fields)

@@ -17,6 +17,10 @@ skipped) is "Completed"; a Salesforce Task completed by the rep in Salesforce co
 Stepline task (and so advances the enrollment), via :func:`pull_statuses`. Reopening a
 completed task in Salesforce does not reopen it in Stepline (a step that is done stays done).
 
+Owner: a created Task is owned by the rep's Salesforce User when one is found by email
+(:mod:`server.services.crm_owners`), else by the integration user; an owner Salesforce refuses
+is forgotten and the Task created again without it, so a stale mapping never fails a row.
+
 Delivery is at least once: a worker that dies between Salesforce's answer and the commit
 sends that one write again on its next pass.
 """
@@ -120,7 +124,8 @@ def collect(session: Session, now: datetime, config: Any) -> int:
         person = session.get(Person, task.person_id)
         session.add(CrmRecord(local_kind="task", local_id=task.id, local_status=task.status, created_at=now))
         enqueue(session, "task_create", {"local_kind": "task", "local_id": task.id, "who_email": person.email,
-                                         "fields": _task_fields(session, config, task)}, now=now)
+                                         "user_id": task.user_id, "fields": _task_fields(session, config, task)},
+                now=now)
         queued += 1
     new_emails = session.scalars(
         select(Email).outerjoin(CrmRecord, and_(CrmRecord.local_kind == "email", CrmRecord.local_id == Email.id))
@@ -128,7 +133,8 @@ def collect(session: Session, now: datetime, config: Any) -> int:
     for email in new_emails:
         session.add(CrmRecord(local_kind="email", local_id=email.id, local_status="sent", created_at=now))
         enqueue(session, "task_create", {"local_kind": "email", "local_id": email.id, "who_email": email.to_addr,
-                                         "fields": _email_fields(session, config, email)}, now=now)
+                                         "user_id": email.user_id, "fields": _email_fields(session, config, email)},
+                now=now)
         queued += 1
     changed = session.execute(
         select(CrmRecord, Task.status).join(Task, and_(CrmRecord.local_kind == "task", CrmRecord.local_id == Task.id))
@@ -160,7 +166,7 @@ def _deliver(session: Session, client: Any, row: CrmOutbox, now: datetime) -> No
         who = salesforce.find_person(client, payload["who_email"]) if payload.get("who_email") else []
         if who:
             fields["WhoId"] = who[0][1]
-        remote_id = salesforce.create_task(client, fields)
+        remote_id = _create_owned_task(session, client, fields, payload.get("user_id"), now)
         if record is not None:
             record.remote_id, record.remote_status, record.synced_at = remote_id, fields.get("Status"), now
         return
@@ -173,6 +179,26 @@ def _deliver(session: Session, client: Any, row: CrmOutbox, now: datetime) -> No
         record.remote_status, record.synced_at = status, now
         return
     raise ValueError(f"unknown outbox kind {row.kind!r}")
+
+
+def _create_owned_task(session: Session, client: Any, fields: dict[str, Any], user_id: int | None,
+                       now: datetime) -> str:
+    """Create the Task owned by the rep's Salesforce User when there is one. If Salesforce
+    refuses that owner, the mapping is forgotten and the Task is created once more without
+    OwnerId (the integration user owns it): a stale mapping never fails a row."""
+    from server.adapters import salesforce
+    from server.services.crm_owners import forget_owner, owner_for
+
+    owner = owner_for(session, client, user_id, now)
+    if owner is None:
+        return salesforce.create_task(client, fields)
+    try:
+        return salesforce.create_task(client, fields | {"OwnerId": owner})
+    except Exception as exc:
+        if not salesforce.owner_refused(exc):
+            raise
+    forget_owner(session, user_id, now)
+    return salesforce.create_task(client, fields)
 
 
 class _NotReady(Exception):

@@ -15,7 +15,8 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from sqlalchemy import select
 
-from server.models import CrmOutbox, Task
+from server.adapters import salesforce
+from server.models import CrmOutbox, Task, User
 from server.services import crm_sync
 from server.services.dispatch import run_pass as dispatch_pass
 from tests.adapters.sink import smtp_sink  # noqa: F401 - fixture
@@ -42,6 +43,9 @@ class FakeOrg:
         self.contacts = {"003Dn00000ContAAA": {"Email": "pat@prospect.example", "HasOptedOutOfEmail": False}}
         self.leads: dict[str, dict] = {}
         self.tasks: dict[str, dict] = {}
+        self.users: dict[str, dict] = {}  # Salesforce Users: Id -> {"Email", "IsActive"}
+        self.queries: list[str] = []  # every SOQL statement received, in order
+        self.creates: list[dict] = []  # every Task create body received, accepted or not
         self.token_requests = 0
         self.failures: list[tuple[int, list[dict] | str]] = []  # served before the next REST answers
         self.token_down = False
@@ -49,7 +53,7 @@ class FakeOrg:
         mock.add_callback(responses.POST, TOKEN_URL, callback=self._token)
         mock.add_callback(responses.GET, re.compile(rf"{re.escape(API)}/query/.*"),
                           callback=lambda request: self._query(request))
-        mock.add_callback(responses.POST, f"{API}/sobjects/Task/", callback=self._create_task)
+        mock.add_callback(responses.POST, f"{API}/sobjects/Task/", callback=lambda request: self._create_task(request))
         mock.add_callback(responses.PATCH, re.compile(rf"{re.escape(API)}/sobjects/(Task|Contact|Lead)/\w+"),
                           callback=self._update)
 
@@ -81,7 +85,13 @@ class FakeOrg:
         if failed:
             return failed
         soql = parse_qs(urlsplit(request.url).query)["q"][0]
-        if " FROM Task " in soql:
+        self.queries.append(soql)
+        if " FROM User " in soql:
+            email = re.search(r"Email = '((?:[^'\\]|\\.)*)'", soql).group(1).replace("\\'", "'")
+            records = [{"attributes": {"type": "User", "url": f"/services/data/v59.0/sobjects/User/{i}"}, "Id": i}
+                       for i, row in self.users.items() if row["Email"].lower() == email.lower()
+                       and (row["IsActive"] or "IsActive = true" not in soql)][:1]
+        elif " FROM Task " in soql:
             ids = re.findall(r"'(\w+)'", soql)
             records = [{"attributes": {"type": "Task", "url": f"/services/data/v59.0/sobjects/Task/{i}"}, "Id": i,
                         "Status": self.tasks[i]["Status"], "IsClosed": self.tasks[i]["Status"] == "Completed"}
@@ -99,6 +109,14 @@ class FakeOrg:
         if failed:
             return failed
         fields = json.loads(request.body)
+        self.creates.append(dict(fields))
+        owner = fields.get("OwnerId")
+        if owner is not None and owner not in self.users:  # Salesforce's answers for a bad owner
+            return 400, {}, json.dumps([{"message": "invalid cross reference id",
+                                         "errorCode": "INVALID_CROSS_REFERENCE_KEY", "fields": []}])
+        if owner is not None and not self.users[owner]["IsActive"]:
+            message = f"operation performed with inactive user [{owner}] as owner of task"
+            return 400, {}, json.dumps([{"message": message, "errorCode": "INACTIVE_OWNER_OR_USER", "fields": []}])
         task_id = f"00TDn{len(self.tasks) + 1:013d}"[:18]
         self.tasks[task_id] = fields
         return 201, {}, json.dumps({"id": task_id, "success": True, "errors": []})
@@ -201,7 +219,7 @@ def test_a_503_in_the_middle_of_a_batch_stops_the_pass_and_the_next_pass_writes_
 
     def flaky(request):
         calls["n"] += 1
-        if calls["n"] == 3:  # Contact + Lead lookups of the first row, then this one fails
+        if calls["n"] == 4:  # Contact, Lead and the rep's User lookups of the first row, then this one fails
             return 503, {}, json.dumps([{"message": "Server temporarily unavailable", "errorCode": "SERVER_UNAVAILABLE"}])
         return original(request)
 
@@ -245,8 +263,9 @@ def test_request_limit_exceeded_is_retried_with_growing_waits(app, org, clock, l
 
 def test_a_permanent_error_stops_with_salesforces_reason_shown_to_admins_who_can_retry(
         app, org, admin, rep, clock, launched):
-    org.failures = [(200, {"totalSize": 0, "done": True, "records": []}),
-                    (200, {"totalSize": 0, "done": True, "records": []}),
+    org.failures = [(200, {"totalSize": 0, "done": True, "records": []}),  # Contact
+                    (200, {"totalSize": 0, "done": True, "records": []}),  # Lead
+                    (200, {"totalSize": 0, "done": True, "records": []}),  # the rep's Salesforce User
                     (400, [{"message": "No such column 'TaskSubtype' on sobject of type Task",
                             "errorCode": "INVALID_FIELD"}])]
     counts = crm_sync.run_pass(app)
@@ -303,3 +322,154 @@ def test_the_subject_template_is_one_line_and_at_most_255_characters():
                                    "{{activity_subject}}", values) == "Q1/3/2: Hello there friend"
     assert len(crm_sync.render_subject("{{activity_subject}}", {"activity_subject": "x" * 400})) == 255
     assert crm_sync.render_subject("", {"activity_subject": "Plain"}) == "Plain"
+
+
+# --- Task owner: the rep's Salesforce User, found by email ---------------------------------------
+
+REP_SOQL = "SELECT Id FROM User WHERE Email = 'rep@example.com' AND IsActive = true LIMIT 1"
+
+
+def _user_queries(org: FakeOrg) -> list[str]:
+    return [q for q in org.queries if " FROM User " in q]
+
+
+def _stepline_user(app, user_id: int) -> User:
+    with app.extensions["stepline_sessions"]() as session:
+        user = session.get(User, user_id)
+        session.expunge(user)
+        return user
+
+
+def _send_task_and_dispatch(app, rep, launched) -> None:
+    sent = rep.post(f"/tasks/{launched['task']['id']}/send", json={})
+    assert sent.status_code in (200, 201), sent.json
+    assert dispatch_pass(app) == 1
+
+
+def test_tasks_and_sent_emails_are_owned_by_the_reps_salesforce_user_found_once_by_email(
+        app, org, rep, clock, launched):
+    org.users = {"005Dn000000OldRAAA": {"Email": "Rep@Example.com", "IsActive": False},  # a former account
+                 "005Dn000000RepAAAA": {"Email": "Rep@Example.com", "IsActive": True}}
+    assert crm_sync.run_pass(app)["done"] == 1
+    assert _user_queries(org) == [REP_SOQL]
+    [fields] = org.creates
+    assert fields["OwnerId"] == "005Dn000000RepAAAA" and fields["WhoId"] == "003Dn00000ContAAA"
+    assert _stepline_user(app, rep.user_id).salesforce_user_id == "005Dn000000RepAAAA"
+
+    _send_task_and_dispatch(app, rep, launched)
+    crm_sync.run_pass(app)
+    assert len(org.creates) == 2 and org.creates[1]["Status"] == "Completed"  # the sent email
+    assert org.creates[1]["OwnerId"] == "005Dn000000RepAAAA"
+    assert _user_queries(org) == [REP_SOQL]  # the mapping is kept: no second lookup
+    assert all(row.status == "done" for row in _outbox(app))
+
+
+def test_a_rep_with_no_active_salesforce_user_gets_the_integration_user_and_is_looked_up_again_a_day_later(
+        app, org, rep, clock, launched):
+    org.users = {"005Dn000000RepAAAA": {"Email": "rep@example.com", "IsActive": False}}
+    assert crm_sync.run_pass(app)["done"] == 1
+    assert "OwnerId" not in org.creates[0] and _user_queries(org) == [REP_SOQL]
+    user = _stepline_user(app, rep.user_id)
+    assert user.salesforce_user_id is None and user.salesforce_user_checked_at == clock.now()
+
+    _send_task_and_dispatch(app, rep, launched)
+    crm_sync.run_pass(app)
+    assert "OwnerId" not in org.creates[1]
+    assert _user_queries(org) == [REP_SOQL]  # "no match" is remembered too
+
+    org.users["005Dn000000RepAAAA"]["IsActive"] = True  # the admin reactivates the rep's account
+    clock.advance(days=2, hours=2)  # the day-3 email is due, and more than a day has passed
+    assert dispatch_pass(app) == 1
+    crm_sync.run_pass(app)
+    assert _user_queries(org) == [REP_SOQL, REP_SOQL]
+    assert org.creates[2]["OwnerId"] == "005Dn000000RepAAAA"
+    assert [f["Status"] for f in org.creates] == ["Not Started", "Completed", "Completed"]
+
+
+def test_an_owner_id_salesforce_does_not_know_is_forgotten_and_the_task_is_created_without_it(
+        app, org, rep, clock, launched):
+    with app.extensions["stepline_sessions"]() as session:  # mapped earlier; the User was deleted since
+        user = session.get(User, rep.user_id)
+        user.salesforce_user_id, user.salesforce_user_checked_at = "005Dn000000GoneAAA", clock.now()
+        session.commit()
+    counts = crm_sync.run_pass(app)
+    assert counts["done"] == 1 and counts["failed"] == 0
+    assert [c.get("OwnerId") for c in org.creates] == ["005Dn000000GoneAAA", None]
+    [fields] = org.tasks.values()
+    assert "OwnerId" not in fields and fields["WhoId"] == "003Dn00000ContAAA"
+    user = _stepline_user(app, rep.user_id)
+    assert user.salesforce_user_id is None and user.salesforce_user_checked_at == clock.now()
+
+    _send_task_and_dispatch(app, rep, launched)
+    crm_sync.run_pass(app)
+    assert len(org.creates) == 3 and "OwnerId" not in org.creates[2]  # no more refused attempts
+    assert _user_queries(org) == []  # nor a lookup before a day has passed
+    assert all(row.status == "done" for row in _outbox(app))
+
+
+def test_a_salesforce_user_deactivated_after_mapping_is_dropped_and_later_tasks_still_arrive(
+        app, org, rep, clock, launched):
+    org.users = {"005Dn000000RepAAAA": {"Email": "rep@example.com", "IsActive": True}}
+    crm_sync.run_pass(app)
+    assert org.creates[0]["OwnerId"] == "005Dn000000RepAAAA"
+    org.users["005Dn000000RepAAAA"]["IsActive"] = False  # the rep left; Salesforce answers INACTIVE_OWNER_OR_USER
+    _send_task_and_dispatch(app, rep, launched)
+    counts = crm_sync.run_pass(app)
+    assert counts["done"] == 2 and counts["failed"] == 0  # the status update and the sent email
+    assert [c.get("OwnerId") for c in org.creates[1:]] == ["005Dn000000RepAAAA", None]
+    assert len(org.tasks) == 2
+    assert _stepline_user(app, rep.user_id).salesforce_user_id is None
+
+
+def test_an_outage_right_after_a_refused_owner_is_retried_without_looking_up_or_sending_the_owner_again(
+        app, org, rep, clock, launched):
+    with app.extensions["stepline_sessions"]() as session:
+        user = session.get(User, rep.user_id)
+        user.salesforce_user_id, user.salesforce_user_checked_at = "005Dn000000GoneAAA", clock.now()
+        session.commit()
+    original = org._create_task
+    calls = {"n": 0}
+
+    def unavailable_second(request):
+        calls["n"] += 1
+        if calls["n"] == 2:  # the create without OwnerId meets maintenance
+            return 503, {}, json.dumps([{"message": "Server temporarily unavailable",
+                                         "errorCode": "SERVER_UNAVAILABLE", "fields": []}])
+        return original(request)
+
+    org._create_task = unavailable_second
+    counts = crm_sync.run_pass(app)
+    assert counts["retry"] == 1 and org.tasks == {}
+    [row] = _outbox(app)
+    assert row.status == "pending" and row.attempts == 1 and "SERVER_UNAVAILABLE" in row.last_error
+    assert _stepline_user(app, rep.user_id).salesforce_user_id is None  # the forgotten mapping stays forgotten
+    clock.advance(seconds=30)
+    assert crm_sync.run_pass(app)["done"] == 1
+    [fields] = org.tasks.values()
+    assert "OwnerId" not in fields and calls["n"] == 3 and _user_queries(org) == []
+
+
+def test_a_permanent_error_that_is_not_about_the_owner_still_fails_the_row_with_salesforces_reason(
+        app, org, rep, launched):
+    org.users = {"005Dn000000RepAAAA": {"Email": "rep@example.com", "IsActive": True}}
+    org.failures = [(200, {"totalSize": 0, "done": True, "records": []}),  # Contact
+                    (200, {"totalSize": 0, "done": True, "records": []}),  # Lead
+                    (200, {"totalSize": 1, "done": True, "records": [  # the rep's Salesforce User
+                        {"attributes": {"type": "User", "url": "/services/data/v59.0/sobjects/User/005Dn000000RepAAAA"},
+                         "Id": "005Dn000000RepAAAA"}]}),
+                    (400, [{"message": "Subject: data value too large", "errorCode": "STRING_TOO_LONG",
+                            "fields": ["Subject"]}])]
+    assert crm_sync.run_pass(app)["failed"] == 1
+    [row] = _outbox(app)
+    assert row.last_error == "STRING_TOO_LONG: Subject: data value too large"
+    assert _stepline_user(app, rep.user_id).salesforce_user_id == "005Dn000000RepAAAA"  # not blamed on the owner
+
+
+def test_the_user_lookup_quotes_the_email_address_in_soql(app, org):
+    org.users = {"005Dn000000OBriAAA": {"Email": "o'brien@example.com", "IsActive": True}}
+    client = salesforce.connect(app.config)
+    assert salesforce.find_user(client, "o'brien@example.com") == "005Dn000000OBriAAA"
+    assert salesforce.find_user(client, "x' OR Email != 'y") is None
+    assert _user_queries(org) == [
+        "SELECT Id FROM User WHERE Email = 'o\\'brien@example.com' AND IsActive = true LIMIT 1",
+        "SELECT Id FROM User WHERE Email = 'x\\' OR Email != \\'y' AND IsActive = true LIMIT 1"]
