@@ -197,6 +197,15 @@ class TaskSendIn(Schema):
     send_at = ma.AwareDateTime(validate=INSTANT_RANGE)
 
 
+class TaskRescheduleIn(Schema):
+    due_date = ma.Date(required=True, validate=DAY_RANGE)
+
+
+class EmailRescheduleIn(Schema):
+    # AwareDateTime: a naive instant is a 422 naming due_at, never guessed into some zone.
+    due_at = ma.AwareDateTime(required=True, validate=INSTANT_RANGE)
+
+
 class EmailListArgs(Schema):
     status = ma.Str(validate=validate.OneOf(["scheduled", "sent", "failed", "cancelled"]))
     limit = ma.Int(load_default=200, validate=validate.Range(1, 1000))

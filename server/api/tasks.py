@@ -2,7 +2,7 @@ from flask import jsonify
 from flask_smorest import Blueprint
 
 from server.api.common import ctx
-from server.api.schemas import TaskListArgs, TaskSendIn
+from server.api.schemas import TaskListArgs, TaskRescheduleIn, TaskSendIn
 from server.services import tasks as task_service
 
 blp = Blueprint("tasks", __name__, url_prefix="/api/v1/tasks", description="The rep's task queue")
@@ -46,5 +46,15 @@ def send(data, task_id):
     session, user, now = ctx()
     result = task_service.send_task(session, user, task_id, now=now, subject=data.get("subject"),
                                     body_html=data.get("body_html"), send_at=data.get("send_at"))
+    session.commit()
+    return result
+
+
+@blp.route("/<int:task_id>/reschedule", methods=["POST"])
+@blp.arguments(TaskRescheduleIn)
+def reschedule(data, task_id):
+    """Move an open task to another due date (today or later in the rep's zone)."""
+    session, user, now = ctx()
+    result = task_service.reschedule_task(session, user, task_id, due_date=data["due_date"], now=now)
     session.commit()
     return result

@@ -1,14 +1,16 @@
-"""Emails as the rep sees them: scheduled, sent, failed with the reason; retry."""
+"""Emails as the rep sees them: scheduled, sent, failed with the reason; retry, reschedule."""
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from server.errors import Conflict, Invalid, NotFound
-from server.models import Email, User
+from server.models import Email, Enrollment, EnrollmentStep, User
+from server.services.dispatch import DUE_STATES
 
 # What each filter of GET /emails shows: "scheduled" is everything still to go out.
 STATUS_FILTERS = {
@@ -54,4 +56,47 @@ def retry(session: Session, user: User, email_id: int, *, now: datetime) -> Emai
         raise Conflict(f"only failed or unknown emails can be retried; this one is {email.status}", "status")
     email.status, email.due_at, email.failure_reason = "scheduled", now, None
     email.claimed_by = email.claimed_at = None
+    return email
+
+
+# Exactly what the dispatcher claims from: only an email no worker has taken yet can be moved.
+RESCHEDULABLE = DUE_STATES
+# A time picked in a form a few seconds ago is "now", not an error.
+PAST_GRACE = timedelta(minutes=1)
+_NOT_MOVABLE = {
+    "sending": "the email is already being sent and can no longer be rescheduled",
+    "sent": "the email was already sent",
+    "paused": "the enrollment is paused; resume it to reschedule this email",
+    "failed": "the email failed; retry it instead of rescheduling it",
+    "unknown": "the email may have been sent; check the recipient's inbox, then retry it",
+    "cancelled": "the email was cancelled",
+}
+
+
+def reschedule(session: Session, user: User, email_id: int, *, due_at: datetime, now: datetime) -> Email:
+    """Move an email that is still waiting to another instant. The change is one UPDATE
+    guarded by the same ``status IN ('scheduled', 'pending')`` the worker claims with, so
+    whichever of the two commits first wins: a claimed (``sending``) email is never moved
+    under the worker's feet, and a moved one is only claimed at its new time."""
+    email = own_email(session, user, email_id)
+    if due_at.tzinfo is None:
+        raise Invalid("due_at needs a UTC offset", "due_at")
+    if due_at < now - PAST_GRACE:
+        raise Invalid("due_at is in the past; pick a time from now on", "due_at")
+    due_at = max(due_at, now)
+    moved = session.execute(
+        update(Email).where(Email.id == email.id, Email.status.in_(RESCHEDULABLE))
+        .values(status="scheduled", due_at=due_at).execution_options(synchronize_session=False)).rowcount
+    session.refresh(email)
+    if not moved:
+        reason = _NOT_MOVABLE.get(email.status, f"only scheduled emails can be rescheduled; this one is {email.status}")
+        raise Conflict(reason, "status")
+    if email.enrollment_id and email.step_id:
+        # The enrollment's own record of the step (GET /enrollments/{id}, and what a resume
+        # re-plans from) follows the email.
+        enrollment = session.get(Enrollment, email.enrollment_id)
+        row = session.scalars(select(EnrollmentStep).where(EnrollmentStep.enrollment_id == email.enrollment_id,
+                                                           EnrollmentStep.step_id == email.step_id)).first()
+        if row is not None and enrollment is not None:
+            row.due_at, row.date = due_at, due_at.astimezone(ZoneInfo(enrollment.timezone)).date()
     return email

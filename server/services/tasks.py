@@ -8,7 +8,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import nh3
-from sqlalchemy import Date, Integer, Select, and_, bindparam, case, or_, select
+from sqlalchemy import Date, Integer, Select, and_, bindparam, case, or_, select, update
 from sqlalchemy.orm import Session
 
 from server.errors import Conflict, Invalid, NotFound
@@ -133,6 +133,31 @@ def skip_task(session: Session, user: User, task_id: int, *, now: datetime) -> d
     task = own_task(session, user, task_id)
     _close(session, user, task, "skipped", now)
     session.flush()
+    return task_dict(session, task, user, now)
+
+
+def reschedule_task(session: Session, user: User, task_id: int, *, due_date: date,
+                    now: datetime) -> dict[str, Any]:
+    """Move an open task to another day. The day is the task owner's: "today" is judged in
+    their zone, so a task cannot be moved into their past. Guarded by ``status = 'open'`` in
+    the UPDATE itself, so a task completed meanwhile (another tab, Gmail, Outlook) is a 409."""
+    task = own_task(session, user, task_id)
+    if task.status != "open":
+        raise Conflict(f"only open tasks can be rescheduled; task {task.id} is already {task.status}", "status")
+    owner = session.get(User, task.user_id)
+    today = today_for(owner, now)
+    if due_date < today:
+        raise Invalid(f"due_date is in the past; pick {today.isoformat()} or later", "due_date")
+    moved = session.execute(update(Task).where(Task.id == task.id, Task.status == "open")
+                            .values(due_date=due_date).execution_options(synchronize_session=False)).rowcount
+    session.refresh(task)
+    if not moved:
+        raise Conflict(f"only open tasks can be rescheduled; task {task.id} is already {task.status}", "status")
+    if task.enrollment_id and task.step_id:
+        # The enrollment's record of the step follows, so a pause and resume keeps the new day.
+        session.execute(update(EnrollmentStep).where(
+            EnrollmentStep.enrollment_id == task.enrollment_id, EnrollmentStep.step_id == task.step_id,
+            EnrollmentStep.status == "current").values(date=due_date))
     return task_dict(session, task, user, now)
 
 

@@ -35,6 +35,8 @@
         onclick: () => act("Task completed", () => api("POST", `/tasks/${t.id}/complete`))}, "Complete"),
       el("button", {type: "button", class: "ghost small", "aria-label": "Skip: " + t.title,
         onclick: () => act("Task skipped", () => api("POST", `/tasks/${t.id}/skip`))}, "Skip"),
+      el("button", {type: "button", class: "ghost small", "aria-label": "Reschedule: " + t.title,
+        onclick: () => openReschedule({kind: "task", id: t.id, label: t.title, due: t.due_date})}, "Reschedule"),
       ...enrollmentButtons(t.enrollment_id));
     return el("li", {class: "item task", "data-task-id": t.id},
       el("div", {class: "item-main"},
@@ -51,6 +53,11 @@
     const actions = el("div", {class: "actions"},
       status === "failed" ? el("button", {type: "button", "aria-label": "Retry email " + e.subject,
         onclick: () => act("Email scheduled again", () => api("POST", `/emails/${e.id}/retry`))}, "Retry") : null,
+      // Only what the worker has not claimed yet can move (not sending, nor held by a pause).
+      e.status === "scheduled" || e.status === "pending" ? el("button", {type: "button", class: "ghost small",
+        "aria-label": "Reschedule email " + (e.subject || ""),
+        onclick: () => openReschedule({kind: "email", id: e.id, label: e.subject || "(no subject)", due: e.due_at})},
+        "Reschedule") : null,
       ...(status === "scheduled" ? enrollmentButtons(e.enrollment_id, e.status === "paused") : []));
     const when = status === "sent" ? "sent " + fmtInstant(e.sent_at) : "due " + fmtInstant(e.due_at);
     return el("li", {class: "item email", "data-email-id": e.id},
@@ -154,10 +161,62 @@
   dialog.addEventListener("close", () => { if (opener && opener.focus) opener.focus(); });
   $("refresh").addEventListener("click", refresh);
 
+  // ------------------------------------------------------------------ reschedule dialog
+  // Emails get a date and time read in the rep's zone; tasks a day. The API judges the value
+  // (past, claimed by the worker, not open) and its message is shown beside the field.
+  const moveDialog = $("reschedule");
+  let moving = null;
+  let moveOpener = null;
+
+  function openReschedule(item) {
+    moving = item;
+    moveOpener = document.activeElement;
+    const email = item.kind === "email";
+    $("reschedule-h").textContent = email ? "Reschedule email" : "Reschedule task";
+    $("reschedule-context").textContent = item.label + " · now due " + (email ? fmtInstant(item.due) : item.due);
+    $("reschedule-when-wrap").hidden = !email;
+    $("reschedule-date-wrap").hidden = email;
+    if (email) $("reschedule-when").value = instantToLocal(item.due);
+    else $("reschedule-date").value = item.due;
+    moveDialog.querySelectorAll(".zone").forEach(n => { n.textContent = zone; });
+    ["reschedule-field-error", "reschedule-error"].forEach(id => showFieldError(id, ""));
+    moveDialog.showModal();
+    $(email ? "reschedule-when" : "reschedule-date").focus();
+  }
+
+  async function saveReschedule(event) {
+    event.preventDefault();
+    if (!moving) return;
+    const email = moving.kind === "email";
+    const value = email ? localToInstant($("reschedule-when").value) : $("reschedule-date").value;
+    if (!value) {
+      showFieldError("reschedule-field-error", email ? "Pick a date and time." : "Pick a date.");
+      return;
+    }
+    try {
+      const result = email
+        ? await api("POST", `/emails/${moving.id}/reschedule`, {due_at: value})
+        : await api("POST", `/tasks/${moving.id}/reschedule`, {due_date: value});
+      moveDialog.close();
+      toast(email ? "Email rescheduled for " + fmtInstant(result.due_at) : "Task moved to " + result.due_date, "ok");
+      moving = null;
+      await refresh();
+    } catch (e) {
+      const onField = e.field === "due_at" || e.field === "due_date";
+      showFieldError(onField ? "reschedule-field-error" : "reschedule-error", e.message);
+    }
+  }
+
+  $("reschedule-form").addEventListener("submit", saveReschedule);
+  ["reschedule-when", "reschedule-date"].forEach(id =>
+    $(id).addEventListener("input", () => showFieldError("reschedule-field-error", "")));
+  $("reschedule-cancel").addEventListener("click", () => moveDialog.close());
+  moveDialog.addEventListener("close", () => { if (moveOpener && moveOpener.focus) moveOpener.focus(); });
+
   let pending = null;
   document.addEventListener("stepline:event", () => {
     clearTimeout(pending);
-    pending = setTimeout(() => { if (!dialog.open) refresh(); }, 300);
+    pending = setTimeout(() => { if (!dialog.open && !moveDialog.open) refresh(); }, 300);
   });
   refresh();
 })();
