@@ -103,6 +103,17 @@ def record_draft(db: Any, user: Any, task_id: int, *, draft_id: str, thread_id: 
     tasks.record_draft(db, user, task_id, provider="gmail", draft_id=draft_id, thread_id=thread_id)
 
 
+def existing_draft(db: Any, user: Any, task_id: int) -> tuple[str, str] | None:
+    """``(draft_id, thread_id)`` of the task's Gmail draft when it is confirmed still a draft
+    (through the rep's connected Gmail mailbox: the add-on's own scope cannot read drafts);
+    None means make a new one."""
+    from flask import current_app
+
+    from server.services import gmail_drafts
+
+    return gmail_drafts.existing_draft(db, user, task_id, current_app.config)
+
+
 @_translating
 def launch(db: Any, user: Any, campaign_id: int, person_id: int, *, when: datetime,
            send_now: bool) -> dict[str, Any]:

@@ -176,7 +176,8 @@ def tasks():
 @bp.post("/tasks/open", endpoint="open")
 def open_task():
     """Email task: a Gmail draft (in the previous email's thread for a follow-up), opened in
-    Gmail's own compose window. Other tasks: their details."""
+    Gmail's own compose window; the draft made by an earlier Open when it is still a draft.
+    Other tasks: their details."""
     ev, user, db = _ev(), g.addon_user, g.addon_db
     task_id = ev.int_param("task_id")
     task = core.get_open_task(db, user, task_id, when=_when())  # only ever the rep's own
@@ -186,6 +187,9 @@ def open_task():
     if task.get("type") != "email" or not email:
         context = {k: ev.param(k) for k in ("view", "page", "person_id") if ev.param(k)}
         return jsonify(cards.render_card(views.task_detail_card(task, url=_url, context=context)))
+    existing = core.existing_draft(db, user, task_id)
+    if existing is not None:  # Open again: the draft made before, not a second copy
+        return jsonify(cards.open_created_draft(*existing))
     if not ev.user_oauth_token:
         return jsonify(cards.notify("Gmail did not send an authorization for this action; reload Gmail and try again."))
 

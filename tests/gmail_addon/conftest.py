@@ -169,6 +169,11 @@ class FakeCore:
         self._own(user, task_id)
         self.calls.append(("record_draft", user.id, task_id, draft_id, thread_id))
 
+    def existing_draft(self, db, user, task_id):
+        """The route tests run without a connected mailbox: nothing can be checked."""
+        self.calls.append(("existing_draft", user.id, task_id))
+        return None
+
     def launch(self, db, user, campaign_id, person_id, *, when, send_now):
         self.calls.append(("launch", user.id, campaign_id, person_id, send_now))
         if isinstance(self.launch_result, Exception):
@@ -226,7 +231,7 @@ def fake_core(monkeypatch) -> FakeCore:
 
     fake = FakeCore()
     for name in ("session", "now", "find_user", "list_tasks", "get_open_task", "complete_task", "skip_task", "record_draft",
-                 "launch", "find_person", "get_person", "enrollments_of", "campaign_choices",
+                 "existing_draft", "launch", "find_person", "get_person", "enrollments_of", "campaign_choices",
                  "template_choices", "get_template"):
         monkeypatch.setattr(core, name, getattr(fake, name))
     return fake
