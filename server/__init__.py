@@ -26,6 +26,13 @@ def create_app(test_config: dict[str, Any] | None = None, *, clock: Clock | None
     app.config["SESSION_COOKIE_HTTPONLY"] = True
     app.config["SESSION_COOKIE_SAMESITE"] = "Lax"
     app.json.sort_keys = False
+    proxies = int(app.config.get("TRUSTED_PROXIES") or 0)
+    if proxies > 0:
+        # Behind nginx or a load balancer the client is in X-Forwarded-For: the sign-in rate
+        # limit counts per client IP, and links and Secure cookies need the public scheme.
+        from werkzeug.middleware.proxy_fix import ProxyFix
+
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=proxies, x_proto=proxies, x_host=proxies)  # type: ignore[method-assign]
 
     engine = make_engine(app.config["DATABASE_URL"])
     app.extensions["stepline_engine"] = engine

@@ -76,7 +76,8 @@ def users_create(email: str, role: str, zone: str, name: str) -> None:
 @click.password_option()
 @with_appcontext
 def users_set_password(email: str, password: str) -> None:
-    """Set the password a user signs in to the web app with."""
+    """Set the password a user signs in to the web app with (and lift a sign-in lock on it)."""
+    from server.services.sign_in_limits import clear_account
     from server.services.users import find_by_email, set_password
 
     try:
@@ -85,6 +86,7 @@ def users_set_password(email: str, password: str) -> None:
             if user is None:
                 raise click.ClickException(f"no user {email}")
             set_password(user, password)
+            clear_account(session, user.email)
     except ApiError as exc:
         raise click.ClickException(exc.message) from exc
     click.echo(f"password set for {email}")

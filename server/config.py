@@ -34,6 +34,12 @@ ENV_SETTINGS: dict[str, Any] = {
     "OUTLOOK_OFFICE_JS_URL": "",
     "OUTLOOK_MSAL_JS_URL": "",
     "SESSION_COOKIE_SECURE": False,
+    # Reverse proxies in front of the app whose X-Forwarded-For/-Proto/-Host are trusted (0: none).
+    "TRUSTED_PROXIES": 0,
+    # Web sign-in rate limit (server/services/sign_in_limits.py): failures per account and per IP.
+    "SIGNIN_MAX_FAILURES": 5,
+    "SIGNIN_IP_MAX_FAILURES": 20,
+    "SIGNIN_WINDOW_SECONDS": 900,
     # Salesforce sync (issue 7): on when USERNAME and CONSUMER_KEY are set; JWT bearer flow.
     "SALESFORCE_USERNAME": "",
     "SALESFORCE_CONSUMER_KEY": "",
@@ -44,7 +50,7 @@ ENV_SETTINGS: dict[str, Any] = {
 }
 
 _INT_KEYS = {"MAILBOX_DAILY_CAP", "MAILBOX_MINUTE_CAP", "DISPATCH_LEASE_SECONDS", "DISPATCH_MAX_ATTEMPTS",
-             "DISPATCH_THREADS"}
+             "DISPATCH_THREADS", "TRUSTED_PROXIES", "SIGNIN_MAX_FAILURES", "SIGNIN_IP_MAX_FAILURES", "SIGNIN_WINDOW_SECONDS"}
 _BOOL_KEYS = {"SESSION_COOKIE_SECURE"}
 
 

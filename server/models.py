@@ -393,3 +393,15 @@ class CrmRecord(Base):
     remote_status: Mapped[str | None] = mapped_column(String(40))
     created_at: Mapped[datetime]
     synced_at: Mapped[datetime | None]
+
+
+class SignInFailure(Base):
+    """One failed (or in-flight) web sign-in for a key: a digest of the account's email or of
+    the client IP. Kept in the database, not in memory, so every worker process sees the same
+    count (``server.services.sign_in_limits``); rows older than the window are pruned."""
+
+    __tablename__ = "sign_in_failures"
+    __table_args__ = (Index("ix_sign_in_failures_key_at", "key", "at"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    key: Mapped[str] = mapped_column(String(64))
+    at: Mapped[datetime] = mapped_column(index=True)

@@ -129,3 +129,20 @@ def test_the_console_script_runs_as_a_real_process(tmp_path: Path):
                               "--timezone", "UTC"], env=env, capture_output=True, text=True, timeout=60)
     assert created.returncode == 0, created.stderr
     assert len(created.stdout.splitlines()) == 1 and created.stdout.startswith("stp_")
+
+
+def test_users_set_password_lifts_a_sign_in_lock(run, app, rep):
+    from tests.web.conftest import PASSWORD, csrf_of
+
+    def sign_in(password: str):
+        client = app.test_client()
+        page = client.get("/login")
+        return client.post("/login", data={"email": "rep@example.com", "password": password,
+                                           "csrf_token": csrf_of(page.text)})
+
+    for _ in range(5):
+        assert sign_in("wrong password").status_code == 401
+    assert sign_in(PASSWORD).status_code == 429
+    result = run("users", "set-password", "rep@example.com", input=f"{PASSWORD}\n{PASSWORD}\n")
+    assert result.exit_code == 0, result.output
+    assert sign_in(PASSWORD).status_code == 302

@@ -1,6 +1,7 @@
 """Users, API tokens and passwords."""
 from __future__ import annotations
 
+import functools
 import hashlib
 import secrets
 from datetime import datetime
@@ -72,5 +73,15 @@ def set_password(user: User, password: str) -> None:
     user.password_hash = generate_password_hash(password)
 
 
+@functools.cache
+def _dummy_hash() -> str:
+    return generate_password_hash(secrets.token_urlsafe(16))
+
+
 def check_password(user: User | None, password: str) -> bool:
-    return bool(user and user.password_hash and check_password_hash(user.password_hash, password))
+    """Always hashes once, even for an unknown email or a user without a password, so the
+    response time does not tell whether an account exists."""
+    if user is None or not user.password_hash:
+        check_password_hash(_dummy_hash(), password)
+        return False
+    return check_password_hash(user.password_hash, password)

@@ -5,12 +5,13 @@ from functools import wraps
 from typing import Any, Callable
 from urllib.parse import urlsplit
 
-from flask import abort, g, redirect, render_template, request, url_for
+from flask import abort, current_app, g, redirect, render_template, request, url_for
 from sqlalchemy import or_, select
 
 from server.clock import get_clock
 from server.db import get_session
 from server.models import ApiToken, Campaign, Email, Enrollment, Event, Person, Task
+from server.services import sign_in_limits
 from server.services import users as user_service
 from server.services.campaigns import campaign_dict
 from server.web import bp
@@ -47,10 +48,20 @@ def login():
         return render_template("web/login.html", email="", error=None, next=request.args.get("next", ""))
     email = (request.form.get("email") or "").strip()
     password = request.form.get("password") or ""
-    user = user_service.find_by_email(get_session(), email) if email else None
+    session = get_session()
+    attempt = sign_in_limits.begin_attempt(session, email=email, remote_addr=request.remote_addr,
+                                           limits=sign_in_limits.limits_from_config(current_app.config),
+                                           now=get_clock().now())
+    if attempt.retry_after is not None:
+        # Refused before the password is looked at: a locked account says nothing about it.
+        page = render_template("web/login.html", email=email, next=request.form.get("next", ""),
+                               error=sign_in_limits.wait_message(attempt.retry_after))
+        return page, 429, {"Retry-After": str(attempt.retry_after)}
+    user = user_service.find_by_email(session, email) if email else None
     if not user_service.check_password(user, password):
         return render_template("web/login.html", email=email, next=request.form.get("next", ""),
                                error="Wrong email or password."), 401
+    sign_in_limits.succeeded(session, attempt)
     sign_in(user)
     return redirect(_safe_next(request.form.get("next")))
 
