@@ -84,6 +84,14 @@ def stored(app, task_id: int) -> tuple:
         return task.draft_provider, task.draft_id, task.draft_thread_id
 
 
+def store_draft(app, task_id: int, draft_id: str, thread_id: str) -> None:
+    """A task whose earlier Open made this Gmail draft."""
+    with app.extensions["stepline_sessions"]() as session:
+        task = session.get(Task, task_id)
+        task.draft_provider, task.draft_id, task.draft_thread_id = "gmail", draft_id, thread_id
+        session.commit()
+
+
 @pytest.fixture
 def ready(app, clock, make_user, make_person, make_task):
     """A rep whose Gmail (the add-on's Google account) is connected as a mailbox, and an email task."""
@@ -114,10 +122,7 @@ def test_first_open_creates_the_draft_and_the_second_brings_it_back(app, live, g
 
 def test_a_deleted_draft_gives_a_new_draft_which_is_stored(app, live, google, ready):
     _rep, task = ready
-    with app.extensions["stepline_sessions"]() as session:
-        row = session.get(Task, task)
-        row.draft_provider, row.draft_id, row.draft_thread_id = "gmail", "r-discarded", "t-old"
-        session.commit()
+    store_draft(app, task, "r-discarded", "t-old")
     mock = google(GOOGLE_TOKEN, NOT_FOUND, created("r-new", "t-new"))
     assert open_task(live, task) == {"draftId": "r-new", "draftThreadId": "t-new"}
     assert requests_made(mock) == [("POST", "https://oauth2.googleapis.com/token"),
@@ -135,10 +140,7 @@ def test_a_deleted_draft_gives_a_new_draft_which_is_stored(app, live, google, re
 
 def test_when_gmail_cannot_say_a_new_draft_is_made(app, live, google, ready):
     _rep, task = ready
-    with app.extensions["stepline_sessions"]() as session:
-        row = session.get(Task, task)
-        row.draft_provider, row.draft_id, row.draft_thread_id = "gmail", "r-7", "t-7"
-        session.commit()
+    store_draft(app, task, "r-7", "t-7")
     # A mailbox connected without gmail.readonly: Google's documented 403 for a missing scope.
     forbidden = ({"status": "403"}, json.dumps({"error": {
         "code": 403, "message": "Request had insufficient authentication scopes.",
