@@ -143,7 +143,7 @@ def reschedule_task(session: Session, user: User, task_id: int, *, due_date: dat
     the UPDATE itself, so a task completed meanwhile (another tab, Gmail, Outlook) is a 409."""
     task = own_task(session, user, task_id)
     if task.status != "open":
-        raise Conflict(f"only open tasks can be rescheduled; task {task.id} is already {task.status}", "status")
+        raise _not_open(task)
     owner = session.get(User, task.user_id)
     today = today_for(owner, now)
     if due_date < today:
@@ -152,13 +152,17 @@ def reschedule_task(session: Session, user: User, task_id: int, *, due_date: dat
                             .values(due_date=due_date).execution_options(synchronize_session=False)).rowcount
     session.refresh(task)
     if not moved:
-        raise Conflict(f"only open tasks can be rescheduled; task {task.id} is already {task.status}", "status")
+        raise _not_open(task)
     if task.enrollment_id and task.step_id:
         # The enrollment's record of the step follows, so a pause and resume keeps the new day.
         session.execute(update(EnrollmentStep).where(
             EnrollmentStep.enrollment_id == task.enrollment_id, EnrollmentStep.step_id == task.step_id,
             EnrollmentStep.status == "current").values(date=due_date))
     return task_dict(session, task, user, now)
+
+
+def _not_open(task: Task) -> Conflict:
+    return Conflict(f"only open tasks can be rescheduled; task {task.id} is already {task.status}", "status")
 
 
 def send_task(session: Session, user: User, task_id: int, *, now: datetime, subject: str | None = None,
